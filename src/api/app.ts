@@ -1,0 +1,84 @@
+// The Elysia application: routes, the admin guard, Swagger UI, and the one place that turns
+// errors into JSON responses.
+import { swagger } from "@elysiajs/swagger";
+import { Elysia } from "elysia";
+import { describeError } from "../log.ts";
+import { adminGuard } from "./auth.ts";
+import type { ApiDeps } from "./deps.ts";
+import { HttpError } from "./errors.ts";
+import { batchRoutes } from "./routes/batch.ts";
+import { fileRoutes } from "./routes/files.ts";
+import { opsRoutes } from "./routes/ops.ts";
+
+/** Names the field and the rule a request broke, from Elysia's validation error, without echoing its value. */
+function validationMessage(error: { all?: unknown; message: string }): string {
+  const first = Array.isArray(error.all) ? (error.all[0] as { path?: string; summary?: string; message?: string; schema?: { error?: unknown } } | undefined) : undefined;
+  if (first) {
+    const field = first.path ? first.path.replace(/^\//, "").replaceAll("/", ".") : "body";
+    const custom = typeof first.schema?.error === "string" ? first.schema.error : null;
+    if (custom) return custom;
+    if (field) return `${field}: ${first.summary ?? first.message ?? "invalid value"}`;
+  }
+  return "request is invalid";
+}
+
+export function createApp(deps: ApiDeps) {
+  const { logger } = deps;
+  // normalize off: a request with an unknown field is rejected instead of having the field silently dropped.
+  return new Elysia({ normalize: false })
+    .onError(({ code, error, set, request }) => {
+      if (error instanceof HttpError) {
+        set.status = error.status;
+        Object.assign(set.headers, error.headers);
+        return { error: error.message, ...error.extra };
+      }
+      switch (code) {
+        case "VALIDATION": {
+          set.status = 400;
+          return { error: validationMessage(error as { all?: unknown; message: string }) };
+        }
+        case "PARSE":
+          set.status = 400;
+          return { error: "request body could not be parsed: send JSON with Content-Type: application/json" };
+        case "NOT_FOUND":
+          set.status = 404;
+          return { error: `no route for ${request.method} ${new URL(request.url).pathname}` };
+        case "INVALID_COOKIE_SIGNATURE":
+        case "INVALID_FILE_TYPE":
+          set.status = 400;
+          return { error: (error as Error).message };
+        default: {
+          logger.error({ err: describeError(error), method: request.method, path: new URL(request.url).pathname }, "request failed");
+          set.status = 500;
+          return { error: "internal error; the server log has the details" };
+        }
+      }
+    })
+    .use(
+      swagger({
+        path: "/swagger",
+        provider: "swagger-ui",
+        exclude: ["/swagger", "/swagger/json"],
+        documentation: {
+          info: {
+            title: "Batch location lookup",
+            version: "0.1.0",
+            description:
+              "Files of place names or coordinates, resolved to locations row by row. Every route but /health, /metrics and /swagger needs an admin JWT (HS256) as a Bearer token.",
+          },
+          components: {
+            securitySchemes: { bearerAuth: { type: "http", scheme: "bearer", bearerFormat: "JWT" } },
+          },
+          tags: [
+            { name: "batch", description: "Batch jobs" },
+            { name: "files", description: "The built-in files service" },
+            { name: "operations", description: "Health and metrics" },
+          ],
+        },
+      }),
+    )
+    .use(opsRoutes(deps))
+    .group("", (app) => app.use(adminGuard(deps.jwtSecret)).use(fileRoutes(deps)).use(batchRoutes(deps)));
+}
+
+export type App = ReturnType<typeof createApp>;

@@ -1,0 +1,119 @@
+// Routes of batch jobs: create one from a file hash, read its status, read its results by page.
+import { Elysia } from "elysia";
+import { findJobByHash, insertJob } from "../../db/jobs.ts";
+import { countRecords, resultsPage } from "../../db/records.ts";
+import type { JobRow } from "../../db/schema.ts";
+import { describeError } from "../../log.ts";
+import { publishEvent } from "../../nats/events.ts";
+import { encodeWork } from "../../nats/work-messages.ts";
+import type { ApiDeps } from "../deps.ts";
+import { HttpError, notFound } from "../errors.ts";
+import {
+  CreateJobBody,
+  CreatedJob,
+  ErrorBody,
+  JobHashParams,
+  JobNotCompleteBody,
+  JobStatusBody,
+  ResultsPageBody,
+  ResultsQuery,
+} from "../schemas.ts";
+
+const secured = { security: [{ bearerAuth: [] }], tags: ["batch"] };
+
+function iso(date: Date | null): string | null {
+  return date === null ? null : date.toISOString();
+}
+
+export function jobStatusBody(job: JobRow) {
+  const done = job.completed + job.failed;
+  return {
+    job_hash: job.hash,
+    file_hash: job.fileHash,
+    status: job.status,
+    total_rows: job.totalRows,
+    completed: job.completed,
+    failed: job.failed,
+    progress: job.totalRows ? Math.min(1, done / job.totalRows) : job.status === "complete" ? 1 : 0,
+    error: job.error,
+    created_at: job.createdAt.toISOString(),
+    started_at: iso(job.startedAt),
+    finished_at: iso(job.finishedAt),
+  };
+}
+
+export function batchRoutes(deps: ApiDeps) {
+  const { db, nats, logger, metrics } = deps;
+  return new Elysia({ normalize: false })
+    .post(
+      "/locations/batch",
+      async ({ body, set }) => {
+        const job = await insertJob(db, body.file_hash);
+        metrics.jobsCreated.inc();
+        const log = logger.child({ job_hash: job.hash });
+        try {
+          await publishEvent(nats, "scheduled", { job_hash: job.hash, file_hash: job.fileHash });
+          await nats.js.publish(nats.names.fileSubject, encodeWork({ job_hash: job.hash, file_hash: job.fileHash }), {
+            msgID: `file:${job.hash}`,
+          });
+        } catch (error) {
+          // The job is recorded; the sweeper dispatches a scheduled job whose file message never arrived.
+          log.error({ err: describeError(error) }, "could not dispatch the job now; the sweeper will");
+        }
+        log.info({ file_hash: job.fileHash }, "job scheduled");
+        set.status = 202;
+        set.headers.location = `/locations/batch/${job.hash}`;
+        return { job_hash: job.hash, file_hash: job.fileHash, status: "scheduled" as const };
+      },
+      {
+        body: CreateJobBody,
+        response: { 202: CreatedJob, 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 422: ErrorBody },
+        detail: { ...secured, summary: "Create a batch job from a file hash" },
+      },
+    )
+    .get(
+      "/locations/batch/:job_hash",
+      async ({ params }) => {
+        const job = await findJobByHash(db, params.job_hash);
+        if (job === null) throw notFound("job");
+        return jobStatusBody(job);
+      },
+      {
+        params: JobHashParams,
+        response: { 200: JobStatusBody, 401: ErrorBody, 403: ErrorBody, 404: ErrorBody },
+        detail: { ...secured, summary: "Read a job's status and progress" },
+      },
+    )
+    .get(
+      "/locations/batch/:job_hash/results",
+      async ({ params, query }) => {
+        const job = await findJobByHash(db, params.job_hash);
+        if (job === null) throw notFound("job");
+        if (job.status !== "complete") {
+          throw new HttpError(409, `job is ${job.status}: results are served once it is complete`, { status: job.status });
+        }
+        const page = query.page ?? 1;
+        const perPage = query.per_page ?? 500;
+        const total = query.status ? await countRecords(db, job.id, query.status) : (job.totalRows ?? 0);
+        const totalPages = Math.ceil(total / perPage);
+        const data = page > totalPages ? [] : await resultsPage(db, job.id, page, perPage, query.status);
+        const nextQuery = new URLSearchParams({ page: String(page + 1), per_page: String(perPage) });
+        if (query.status) nextQuery.set("status", query.status);
+        return {
+          job_hash: job.hash,
+          page,
+          per_page: perPage,
+          total,
+          total_pages: totalPages,
+          next: page < totalPages ? `/locations/batch/${job.hash}/results?${nextQuery}` : null,
+          data,
+        };
+      },
+      {
+        params: JobHashParams,
+        query: ResultsQuery,
+        response: { 200: ResultsPageBody, 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 404: ErrorBody, 409: JobNotCompleteBody },
+        detail: { ...secured, summary: "Read a complete job's results, 500 rows a page, in file order" },
+      },
+    );
+}

@@ -1,0 +1,67 @@
+// Operations routes, open without a token: health of the dependencies and Prometheus metrics.
+import { sql } from "drizzle-orm";
+import { Elysia, t } from "elysia";
+import { countJobsByStatus } from "../../db/jobs.ts";
+import type { ApiDeps } from "../deps.ts";
+import { HealthBody } from "../schemas.ts";
+
+const checkTimeoutMs = 2000;
+
+async function within<T>(promise: Promise<T>, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not answer within ${checkTimeoutMs} ms`)), checkTimeoutMs);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+export function opsRoutes(deps: ApiDeps) {
+  const { db, nats, metrics } = deps;
+  return new Elysia()
+    .get(
+      "/health",
+      async ({ set }) => {
+        const [postgres, natsCheck] = await Promise.allSettled([
+          within(db.execute(sql`select 1`), "postgres"),
+          within(nats.jsm.getAccountInfo(), "nats"),
+        ]);
+        const failing = [
+          postgres.status === "rejected" ? "postgres" : null,
+          natsCheck.status === "rejected" ? "nats" : null,
+        ].filter((name) => name !== null);
+        const body = {
+          status: failing.length === 0 ? ("ok" as const) : ("unavailable" as const),
+          postgres: postgres.status === "fulfilled" ? "ok" : String((postgres.reason as Error).message),
+          nats: natsCheck.status === "fulfilled" ? "ok" : String((natsCheck.reason as Error).message),
+          ...(failing.length > 0 ? { error: `${failing.join(" and ")} not answering` } : {}),
+        };
+        set.status = failing.length === 0 ? 200 : 503;
+        return body;
+      },
+      { response: { 200: HealthBody, 503: HealthBody }, detail: { tags: ["operations"], summary: "Health of Postgres and NATS" } },
+    )
+    .get(
+      "/metrics",
+      async ({ set }) => {
+        const byStatus = await countJobsByStatus(db);
+        for (const status of ["scheduled", "processing", "complete", "failed"]) {
+          metrics.jobsByStatus.set({ status }, byStatus[status] ?? 0);
+        }
+        try {
+          const files = await nats.jsm.consumers.info(nats.names.workStream, nats.names.fileConsumer);
+          const stream = await nats.jsm.streams.info(nats.names.workStream);
+          metrics.queueDepth.set({ queue: "files" }, files.num_pending);
+          metrics.queueDepth.set({ queue: "rows" }, Math.max(0, stream.state.messages - files.num_pending - files.num_ack_pending));
+        } catch {
+          // Queue depth is left at its last value while NATS does not answer; /health reports that.
+        }
+        set.headers["content-type"] = metrics.registry.contentType;
+        return metrics.registry.metrics();
+      },
+      { response: { 200: t.String({ description: "Prometheus text format" }) }, detail: { tags: ["operations"], summary: "Prometheus metrics" } },
+    );
+}

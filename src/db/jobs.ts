@@ -1,0 +1,144 @@
+// Repository of the `jobs` table: creation, the forward-only status moves, and the close-out.
+import { and, eq, isNull, lt, sql, inArray } from "drizzle-orm";
+import type { Database, Executor } from "./client.ts";
+import { jobs, type JobRow } from "./schema.ts";
+
+/** A job hash: 24 hex characters from the Web Crypto random source. */
+export function newJobHash(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(12));
+  return Array.from(bytes, (byte) => byte.toString(16).padStart(2, "0")).join("");
+}
+
+export async function insertJob(db: Executor, fileHash: string): Promise<JobRow> {
+  const [job] = await db.insert(jobs).values({ hash: newJobHash(), fileHash }).returning();
+  if (!job) throw new Error("insert into jobs returned no row");
+  return job;
+}
+
+export async function findJobByHash(db: Executor, hash: string): Promise<JobRow | null> {
+  const [job] = await db.select().from(jobs).where(eq(jobs.hash, hash)).limit(1);
+  return job ?? null;
+}
+
+/**
+ * Moves a scheduled job to processing with its row count. Returns the job when this call or an
+ * earlier delivery of the same file message did so, and null when the job is already final.
+ */
+export async function startJob(db: Executor, hash: string, totalRows: number): Promise<JobRow | null> {
+  const [started] = await db
+    .update(jobs)
+    .set({ status: "processing", totalRows, startedAt: sql`now()`, progressedAt: sql`now()` })
+    .where(and(eq(jobs.hash, hash), eq(jobs.status, "scheduled")))
+    .returning();
+  if (started) return started;
+  const job = await findJobByHash(db, hash);
+  return job?.status === "processing" ? job : null;
+}
+
+/** Fails a job that is not final yet; returns false when it already was. */
+export async function failJob(db: Executor, hash: string, error: string): Promise<boolean> {
+  const failed = await db
+    .update(jobs)
+    .set({ status: "failed", error, finishedAt: sql`now()` })
+    .where(and(eq(jobs.hash, hash), inArray(jobs.status, ["scheduled", "processing"])))
+    .returning({ id: jobs.id });
+  return failed.length > 0;
+}
+
+/**
+ * Completes a processing job whose every row has an outcome. The condition makes exactly one
+ * caller win when several workers finish the last rows at once; the winner owes the event.
+ */
+export async function completeJobIfDone(db: Executor, jobId: number): Promise<JobRow | null> {
+  const [job] = await db
+    .update(jobs)
+    .set({ status: "complete", finishedAt: sql`now()` })
+    .where(
+      and(
+        eq(jobs.id, jobId),
+        eq(jobs.status, "processing"),
+        sql`${jobs.totalRows} is not null and ${jobs.completed} + ${jobs.failed} >= ${jobs.totalRows}`,
+      ),
+    )
+    .returning();
+  return job ?? null;
+}
+
+/** Adds a batch's newly recorded outcomes to the job's counts, once per batch, not once per row. */
+export async function addCounts(db: Executor, jobId: number, completed: number, failed: number): Promise<JobRow> {
+  const [job] = await db
+    .update(jobs)
+    .set({
+      completed: sql`${jobs.completed} + ${completed}`,
+      failed: sql`${jobs.failed} + ${failed}`,
+      progressedAt: sql`now()`,
+    })
+    .where(eq(jobs.id, jobId))
+    .returning();
+  if (!job) throw new Error(`job ${jobId} vanished while its rows were being recorded`);
+  return job;
+}
+
+export async function markTerminalEventPublished(db: Executor, jobId: number): Promise<void> {
+  await db.update(jobs).set({ terminalEventAt: sql`now()` }).where(eq(jobs.id, jobId));
+}
+
+/** Final jobs whose terminal event was never confirmed published, older than `graceMs`. */
+export async function jobsOwingTerminalEvent(db: Database, graceMs: number): Promise<JobRow[]> {
+  return db
+    .select()
+    .from(jobs)
+    .where(
+      and(
+        inArray(jobs.status, ["complete", "failed"]),
+        isNull(jobs.terminalEventAt),
+        lt(jobs.finishedAt, sql`now() - make_interval(secs => ${graceMs / 1000})`),
+      ),
+    )
+    .limit(100);
+}
+
+/** Processing jobs whose counts reached the total but that were never closed (a crash before the close). */
+export async function jobsDoneButOpen(db: Database): Promise<JobRow[]> {
+  return db
+    .select()
+    .from(jobs)
+    .where(and(eq(jobs.status, "processing"), sql`${jobs.completed} + ${jobs.failed} >= ${jobs.totalRows}`))
+    .limit(100);
+}
+
+/** Jobs workers should pull rows for: processing, with their row count known. */
+export async function activeJobHashes(db: Database): Promise<string[]> {
+  const rows = await db
+    .select({ hash: jobs.hash })
+    .from(jobs)
+    .where(and(eq(jobs.status, "processing"), sql`${jobs.totalRows} is not null`))
+    .orderBy(jobs.id);
+  return rows.map((row) => row.hash);
+}
+
+/** Scheduled jobs older than `ageMs`: their file message may never have reached the work stream. */
+export async function staleScheduledJobs(db: Database, ageMs: number): Promise<JobRow[]> {
+  return db
+    .select()
+    .from(jobs)
+    .where(and(eq(jobs.status, "scheduled"), lt(jobs.createdAt, sql`now() - make_interval(secs => ${ageMs / 1000})`)))
+    .limit(100);
+}
+
+/** Processing jobs whose counts have not moved for `ageMs`. */
+export async function stalledProcessingJobs(db: Database, ageMs: number): Promise<JobRow[]> {
+  return db
+    .select()
+    .from(jobs)
+    .where(and(eq(jobs.status, "processing"), lt(jobs.progressedAt, sql`now() - make_interval(secs => ${ageMs / 1000})`)))
+    .limit(100);
+}
+
+export async function countJobsByStatus(db: Database): Promise<Record<string, number>> {
+  const rows = await db
+    .select({ status: jobs.status, count: sql<number>`count(*)::int` })
+    .from(jobs)
+    .groupBy(jobs.status);
+  return Object.fromEntries(rows.map((row) => [row.status, row.count]));
+}

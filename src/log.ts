@@ -1,0 +1,21 @@
+// Structured JSON logs: a fixed message plus fields, one line each, through pino.
+import pino from "pino";
+
+export type Logger = pino.Logger;
+
+/** Makes the process logger; job lines come from `logger.child({ job_hash })`. Tokens never reach a log line. */
+export function createLogger(level: string, name: string): Logger {
+  return pino({
+    name,
+    level,
+    base: { pid: process.pid },
+    timestamp: pino.stdTimeFunctions.isoTime,
+    redact: { paths: ["token", "authorization", "*.authorization", "headers.authorization"], censor: "[redacted]" },
+  });
+}
+
+/** Gives the error's name and message for a log field, without a stack for expected failures. */
+export function describeError(error: unknown): { name: string; message: string } {
+  if (error instanceof Error) return { name: error.name, message: error.message };
+  return { name: "NonError", message: String(error) };
+}

@@ -1,0 +1,53 @@
+// Prometheus metrics of one process, through prom-client. Each process has its own registry,
+// so tests and several services in one process do not share counters.
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+
+export interface Metrics {
+  registry: Registry;
+  jobsCreated: Counter;
+  jobsFinished: Counter<"status">;
+  rowsProcessed: Counter<"status">;
+  stageSeconds: Histogram<"stage">;
+  jobsByStatus: Gauge<"status">;
+  queueDepth: Gauge<"queue">;
+}
+
+export function createMetrics(): Metrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  return {
+    registry,
+    jobsCreated: new Counter({ name: "location_batch_jobs_created_total", help: "Batch jobs created", registers: [registry] }),
+    jobsFinished: new Counter({
+      name: "location_batch_jobs_finished_total",
+      help: "Batch jobs closed by this process, by final status",
+      labelNames: ["status"],
+      registers: [registry],
+    }),
+    rowsProcessed: new Counter({
+      name: "location_batch_rows_processed_total",
+      help: "Rows recorded by this process, by outcome (ok or failed)",
+      labelNames: ["status"],
+      registers: [registry],
+    }),
+    stageSeconds: new Histogram({
+      name: "location_batch_stage_duration_seconds",
+      help: "Time spent in one unit of a stage: file (a whole file), row_batch (one batch of rows)",
+      labelNames: ["stage"],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
+      registers: [registry],
+    }),
+    jobsByStatus: new Gauge({
+      name: "location_batch_jobs",
+      help: "Batch jobs in the database, by status, read when scraped",
+      labelNames: ["status"],
+      registers: [registry],
+    }),
+    queueDepth: new Gauge({
+      name: "location_batch_queue_depth",
+      help: "Messages waiting in the work stream, by queue (files, rows), read when scraped",
+      labelNames: ["queue"],
+      registers: [registry],
+    }),
+  };
+}

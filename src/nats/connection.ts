@@ -1,0 +1,116 @@
+// The NATS connection and the JetStream streams the service needs, created or updated at start.
+import {
+  AckPolicy,
+  jetstream,
+  jetstreamManager,
+  JetStreamApiCodes,
+  JetStreamApiError,
+  RetentionPolicy,
+  StorageType,
+  type JetStreamClient,
+  type JetStreamManager,
+  type StreamConfig,
+} from "@nats-io/jetstream";
+import { nanos, type NatsConnection } from "@nats-io/nats-core";
+import { connect } from "@nats-io/transport-node";
+import type { Config } from "../config.ts";
+import { natsNames, type NatsNames } from "./names.ts";
+
+export interface Nats {
+  connection: NatsConnection;
+  js: JetStreamClient;
+  jsm: JetStreamManager;
+  names: NatsNames;
+}
+
+export async function connectNats(config: Config, name: string): Promise<Nats> {
+  const connection = await connect({
+    servers: config.natsUrl,
+    name,
+    // Keep reconnecting through a nats-server restart instead of giving up after the default ten tries.
+    maxReconnectAttempts: -1,
+    reconnectTimeWait: 500,
+  });
+  const js = jetstream(connection);
+  const jsm = await jetstreamManager(connection);
+  return { connection, js, jsm, names: natsNames(config.natsPrefix, config.eventSubjectPrefix) };
+}
+
+export function isApiError(error: unknown, code: number): boolean {
+  return error instanceof JetStreamApiError && error.code === code;
+}
+
+async function ensureStream(jsm: JetStreamManager, config: Partial<StreamConfig> & { name: string }): Promise<void> {
+  try {
+    await jsm.streams.info(config.name);
+  } catch (error) {
+    if (!isApiError(error, JetStreamApiCodes.StreamNotFound)) throw error;
+    await jsm.streams.add(config);
+    return;
+  }
+  // Retention cannot change on an existing stream, so the update leaves it out.
+  const { retention: _retention, storage: _storage, ...update } = config;
+  await jsm.streams.update(config.name, update);
+}
+
+/** Creates or updates the work and events streams and the file consumer; running it twice is harmless. */
+export async function ensureStreams(nats: Nats, config: Config): Promise<void> {
+  const { jsm, names } = nats;
+  await ensureStream(jsm, {
+    name: names.workStream,
+    subjects: [names.fileSubject, names.rowSubjectWildcard],
+    retention: RetentionPolicy.Workqueue,
+    storage: StorageType.File,
+    duplicate_window: nanos(config.duplicateWindowMs),
+  });
+  await ensureStream(jsm, {
+    name: names.eventsStream,
+    subjects: [names.eventSubjectWildcard],
+    retention: RetentionPolicy.Limits,
+    storage: StorageType.File,
+    max_age: nanos(config.eventsMaxAgeMs),
+    duplicate_window: nanos(config.duplicateWindowMs),
+  });
+  const fileConsumer = {
+    durable_name: names.fileConsumer,
+    filter_subject: names.fileSubject,
+    ack_policy: AckPolicy.Explicit,
+    ack_wait: nanos(config.ackWaitMs),
+    max_deliver: config.maxDeliveries,
+    max_ack_pending: 1000,
+  };
+  try {
+    await jsm.consumers.info(names.workStream, names.fileConsumer);
+    await jsm.consumers.update(names.workStream, names.fileConsumer, {
+      ack_wait: fileConsumer.ack_wait,
+      max_deliver: fileConsumer.max_deliver,
+    });
+  } catch (error) {
+    if (!isApiError(error, JetStreamApiCodes.ConsumerNotFound)) throw error;
+    await jsm.consumers.add(names.workStream, fileConsumer);
+  }
+}
+
+/** Creates the pull consumer of one job's rows; several workers share it. */
+export async function ensureRowConsumer(nats: Nats, config: Config, jobHash: string): Promise<void> {
+  const { jsm, names } = nats;
+  await jsm.consumers.add(names.workStream, {
+    durable_name: names.rowConsumer(jobHash),
+    filter_subject: names.rowSubject(jobHash),
+    ack_policy: AckPolicy.Explicit,
+    ack_wait: nanos(config.ackWaitMs),
+    max_deliver: config.maxDeliveries,
+    // Bounds what all workers together hold unacknowledged for one job.
+    max_ack_pending: Math.max(config.rowBatchSize * 8, 1000),
+    // A consumer left behind by a job that never closed is removed by the server after a week idle.
+    inactive_threshold: nanos(7 * 24 * 3_600_000),
+  });
+}
+
+export async function deleteRowConsumer(nats: Nats, jobHash: string): Promise<void> {
+  try {
+    await nats.jsm.consumers.delete(nats.names.workStream, nats.names.rowConsumer(jobHash));
+  } catch (error) {
+    if (!isApiError(error, JetStreamApiCodes.ConsumerNotFound)) throw error;
+  }
+}

@@ -1,0 +1,93 @@
+// Process bootstrap shared by the entry points: config, connections, streams, migrations,
+// the API server, the worker, and a clean shutdown on SIGTERM or SIGINT.
+import { createApp } from "./api/app.ts";
+import { LocationIdCache } from "./cache/location-ids.ts";
+import { loadConfig, type Config } from "./config.ts";
+import { closeDatabase, connectDatabase, migrateDatabase, type Database } from "./db/client.ts";
+import { FileStore } from "./files/store.ts";
+import { createLogger, describeError, type Logger } from "./log.ts";
+import { createMetrics, type Metrics } from "./metrics.ts";
+import { connectNats, ensureStreams, type Nats } from "./nats/connection.ts";
+import { loadEmbeddedResolver } from "./resolver/index.ts";
+import { startWorker, type RunningWorker } from "./worker/worker.ts";
+
+export interface Services {
+  config: Config;
+  logger: Logger;
+  db: Database;
+  nats: Nats;
+  files: FileStore;
+  metrics: Metrics;
+}
+
+/** Shutdown waits this long for in-flight work before the process exits anyway. */
+const shutdownTimeoutMs = 30_000;
+
+export function configFromEnvironment(): Config {
+  return loadConfig(process.env);
+}
+
+/** Migrates the database, connects to Postgres and NATS, and creates or updates the streams. */
+export async function openServices(config: Config, name: string): Promise<Services> {
+  const logger = createLogger(config.logLevel, name);
+  await migrateDatabase(config.databaseUrl);
+  const db = connectDatabase(config.databaseUrl);
+  const nats = await connectNats(config, name);
+  await ensureStreams(nats, config);
+  return { config, logger, db, nats, files: new FileStore(config, nats), metrics: createMetrics() };
+}
+
+export async function closeServices(services: Services): Promise<void> {
+  await services.nats.connection.drain();
+  await closeDatabase(services.db);
+}
+
+export function serveApi(services: Services, jwtSecret: string) {
+  const app = createApp({ ...services, jwtSecret });
+  app.listen({
+    hostname: services.config.host,
+    port: services.config.port,
+    // Bun's default cap of 128 MiB would cut uploads short of MAX_FILE_BYTES.
+    maxRequestBodySize: services.config.maxFileBytes + 1024 * 1024,
+  });
+  services.logger.info({ url: `http://${services.config.host}:${app.server?.port}` }, "api listening");
+  return app;
+}
+
+export async function runWorker(services: Services): Promise<RunningWorker> {
+  const started = performance.now();
+  const resolver = loadEmbeddedResolver();
+  services.logger.info({ seconds: Number(((performance.now() - started) / 1000).toFixed(2)) }, "gazetteer loaded");
+  const locationIds = new LocationIdCache(services.config.redisUrl, services.logger);
+  await locationIds.connect(services.db, services.config.natsPrefix);
+  const worker = await startWorker({ ...services, resolver, locationIds });
+  return {
+    async stop() {
+      await worker.stop();
+      await locationIds.close();
+    },
+  };
+}
+
+/** Runs `stop` on the first SIGTERM or SIGINT, then exits; a second signal or the timeout exits at once. */
+export function onShutdown(logger: Logger, stop: () => Promise<void>): void {
+  let stopping = false;
+  const handler = (signal: string) => {
+    if (stopping) process.exit(1);
+    stopping = true;
+    logger.info({ signal }, "shutting down");
+    const timer = setTimeout(() => {
+      logger.error({ timeout_ms: shutdownTimeoutMs }, "shutdown timed out, exiting");
+      process.exit(1);
+    }, shutdownTimeoutMs);
+    stop()
+      .then(() => process.exit(0))
+      .catch((error: unknown) => {
+        logger.error({ err: describeError(error) }, "shutdown failed");
+        process.exit(1);
+      })
+      .finally(() => clearTimeout(timer));
+  };
+  process.on("SIGTERM", () => handler("SIGTERM"));
+  process.on("SIGINT", () => handler("SIGINT"));
+}

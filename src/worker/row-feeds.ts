@@ -1,0 +1,123 @@
+// The worker's row intake: one pull consumer per active job, each filling a buffer, and a
+// scheduler that takes a batch from each job in turn, so a small job is never queued behind a big one.
+import type { ConsumerMessages, JsMsg } from "@nats-io/jetstream";
+import { activeJobHashes, findJobByHash } from "../db/jobs.ts";
+import { describeError } from "../log.ts";
+import type { WorkerDeps } from "./deps.ts";
+import { handleRowMessages, type JobRef } from "./row-stage.ts";
+
+interface Feed {
+  job: JobRef;
+  messages: ConsumerMessages;
+  buffer: JsMsg[];
+}
+
+/** Row batches one worker process records at once: one resolves while another waits on Postgres. */
+const concurrentBatches = 2;
+
+export class RowFeeds {
+  readonly #deps: WorkerDeps;
+  readonly #feeds = new Map<string, Feed>();
+  #order: string[] = [];
+  #next = 0;
+  #running = 0;
+  #stopped = false;
+  #wake: (() => void) | null = null;
+  readonly #inFlight = new Set<Promise<void>>();
+
+  constructor(deps: WorkerDeps) {
+    this.#deps = deps;
+  }
+
+  /** Brings the set of feeds in line with the jobs the database says are processing. */
+  async refresh(): Promise<void> {
+    const active = new Set(await activeJobHashes(this.#deps.db));
+    for (const hash of active) {
+      if (!this.#feeds.has(hash)) await this.#open(hash);
+    }
+    for (const hash of [...this.#feeds.keys()]) {
+      if (!active.has(hash)) this.close(hash);
+    }
+  }
+
+  async #open(hash: string): Promise<void> {
+    if (this.#stopped || this.#feeds.has(hash)) return;
+    const { nats, config } = this.#deps;
+    const job = await findJobByHash(this.#deps.db, hash);
+    if (job === null || job.status !== "processing") return;
+    let consumer;
+    try {
+      consumer = await nats.js.consumers.get(nats.names.workStream, nats.names.rowConsumer(hash));
+    } catch (error) {
+      this.#deps.logger.debug({ job_hash: hash, err: describeError(error) }, "row consumer not ready yet");
+      return;
+    }
+    if (this.#feeds.has(hash)) return;
+    const feed: Feed = { job: { id: job.id, hash }, buffer: [], messages: null as unknown as ConsumerMessages };
+    feed.messages = await consumer.consume({
+      max_messages: config.rowBatchSize * 2,
+      callback: (msg) => {
+        feed.buffer.push(msg);
+        this.#wake?.();
+      },
+    });
+    this.#feeds.set(hash, feed);
+    this.#order.push(hash);
+    this.#deps.logger.debug({ job_hash: hash }, "pulling rows");
+  }
+
+  close(hash: string): void {
+    const feed = this.#feeds.get(hash);
+    if (!feed) return;
+    this.#feeds.delete(hash);
+    this.#order = this.#order.filter((name) => name !== hash);
+    feed.messages.stop();
+    // Messages still buffered go back to the server at once rather than after the ack wait.
+    for (const msg of feed.buffer) msg.nak();
+  }
+
+  #takeBatch(): { feed: Feed; messages: JsMsg[] } | null {
+    for (let tried = 0; tried < this.#order.length; tried += 1) {
+      this.#next = (this.#next + 1) % this.#order.length;
+      const feed = this.#feeds.get(this.#order[this.#next]!);
+      if (feed && feed.buffer.length > 0) {
+        return { feed, messages: feed.buffer.splice(0, this.#deps.config.rowBatchSize) };
+      }
+    }
+    return null;
+  }
+
+  /** Runs batches until stop() is called; returns once in-flight batches have been recorded and acknowledged. */
+  async run(): Promise<void> {
+    while (!this.#stopped) {
+      const batch = this.#running < concurrentBatches ? this.#takeBatch() : null;
+      if (batch === null) {
+        await new Promise<void>((resolve) => {
+          this.#wake = resolve;
+          setTimeout(resolve, 250);
+        });
+        this.#wake = null;
+        continue;
+      }
+      this.#running += 1;
+      const task = handleRowMessages(this.#deps, batch.feed.job, batch.messages)
+        .catch((error: unknown) => {
+          this.#deps.logger.error({ job_hash: batch.feed.job.hash, err: describeError(error) }, "row batch handler failed");
+        })
+        .finally(() => {
+          this.#running -= 1;
+          this.#inFlight.delete(task);
+          this.#wake?.();
+        });
+      this.#inFlight.add(task);
+    }
+    await Promise.all(this.#inFlight);
+  }
+
+  /** Stops pulling, hands buffered messages back, and lets in-flight batches finish. */
+  stop(): void {
+    this.#stopped = true;
+    for (const hash of [...this.#feeds.keys()]) this.close(hash);
+    this.#wake?.();
+  }
+}

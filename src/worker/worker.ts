@@ -1,0 +1,63 @@
+// A worker process's main loop: pulls file messages, pulls row batches from every active job,
+// and sweeps for jobs a crash left behind, until it is stopped.
+import { describeError } from "../log.ts";
+import type { WorkerDeps } from "./deps.ts";
+import { handleFileMessage } from "./file-stage.ts";
+import { RowFeeds } from "./row-feeds.ts";
+import { runSweeper } from "./sweeper.ts";
+
+export interface RunningWorker {
+  /** Stops pulling, finishes and acknowledges in-flight work, and resolves when the worker is idle. */
+  stop(): Promise<void>;
+}
+
+const feedRefreshMs = 1000;
+const sweepIntervalMs = 5000;
+
+export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
+  const { nats, logger } = deps;
+  const abort = new AbortController();
+
+  const fileConsumer = await nats.js.consumers.get(nats.names.workStream, nats.names.fileConsumer);
+  const fileMessages = await fileConsumer.consume({ max_messages: 1 });
+  const fileLoop = (async () => {
+    for await (const msg of fileMessages) {
+      try {
+        await handleFileMessage(deps, msg);
+      } catch (error) {
+        logger.error({ err: describeError(error) }, "file message handler failed");
+        msg.nak(5000);
+      }
+    }
+  })();
+
+  const feeds = new RowFeeds(deps);
+  const refresh = async () => {
+    try {
+      await feeds.refresh();
+    } catch (error) {
+      logger.warn({ err: describeError(error) }, "could not refresh the active jobs");
+    }
+  };
+  await refresh();
+  // A started event opens the new job's feed at once instead of at the next refresh.
+  const lifecycle = ["started", "completed", "failed"].map((kind) =>
+    nats.connection.subscribe(nats.names.eventSubject(kind), { callback: () => void refresh() }),
+  );
+  const refreshTimer = setInterval(() => void refresh(), feedRefreshMs);
+  const rowLoop = feeds.run();
+  const sweeper = runSweeper(deps, sweepIntervalMs, abort.signal);
+  logger.info({ prefix: deps.config.natsPrefix }, "worker started");
+
+  return {
+    async stop() {
+      clearInterval(refreshTimer);
+      for (const subscription of lifecycle) subscription.unsubscribe();
+      abort.abort();
+      await fileMessages.close();
+      feeds.stop();
+      await Promise.all([fileLoop, rowLoop, sweeper]);
+      logger.info("worker stopped");
+    },
+  };
+}
