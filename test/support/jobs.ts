@@ -88,10 +88,7 @@ export class TestClient {
 export async function storedEvents(harness: Harness, jobHash: string): Promise<StoredEvent[]> {
   const { nats } = harness;
   const info = await nats.jsm.streams.info(nats.names.eventsStream);
-  const consumer = await nats.js.consumers.get(nats.names.eventsStream, {
-    filter_subjects: [nats.names.eventSubjectWildcard],
-    deliver_policy: DeliverPolicy.All,
-  });
+  const consumer = await nats.js.consumers.get(nats.names.eventsStream, { deliver_policy: DeliverPolicy.All });
   const events: StoredEvent[] = [];
   const total = info.state.messages;
   if (total === 0) return events;
