@@ -9,6 +9,7 @@ CREATE TABLE "job_record" (
 	"status" "record_status" NOT NULL,
 	"match_level" text,
 	"error" text,
+	"published" boolean DEFAULT false NOT NULL,
 	"created_at" timestamp (3) with time zone DEFAULT now() NOT NULL
 );
 --> statement-breakpoint

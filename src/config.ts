@@ -30,6 +30,10 @@ export interface Config {
   /** A job whose counts have not moved for this long is checked and driven on by the sweeper. */
   stalledJobMs: number;
   logLevel: "debug" | "info" | "warn" | "error";
+  /** The service `bun run batch` talks to. */
+  batchServiceUrl: string;
+  /** The admin token `bun run batch` sends; null to sign one with jwtSecret or read the local token file. */
+  batchToken: string | null;
 }
 
 export class ConfigError extends Error {
@@ -114,6 +118,8 @@ export function loadConfig(env: Env): Config {
     maxDeliveries: integer(env, "MAX_DELIVERIES", 5, 1, 100, "how often a message is tried before it is given up"),
     stalledJobMs: integer(env, "STALLED_JOB_SECONDS", 60, 5, 86_400, "when a job whose counts stopped moving is driven on") * 1000,
     logLevel,
+    batchServiceUrl: url(env, "LOCATION_BATCH_URL", "http://127.0.0.1:3000", ["http:", "https:"]),
+    batchToken: optionalText(env, "LOCATION_BATCH_TOKEN"),
   };
 }
 

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { LocationIdCache } from "../src/cache/location-ids.ts";
 import { connectDatabase, closeDatabase, type Database } from "../src/db/client.ts";
 import { addCounts, completeJobIfDone, insertJob } from "../src/db/jobs.ts";
-import { insertRecords, recordedOutcomes, resultsPage, upsertLocations } from "../src/db/records.ts";
+import { insertRecords, markPublished, resultsPage, unpublishedOutcomes, upsertLocations } from "../src/db/records.ts";
 import type { ResolvedLocation } from "../src/resolver/types.ts";
 import { createHarness, type Harness } from "./support/harness.ts";
 
@@ -71,8 +71,18 @@ describe("insertRecords", () => {
     expect(second.map((record) => record.row)).toEqual([3]);
     const counted = await addCounts(harness.db, job.id, 0, second.length);
     expect(counted.failed).toBe(3);
-    expect((await recordedOutcomes(harness.db, job.id, [2], 60_000)).map((outcome) => outcome.row)).toEqual([2]);
-    expect(await recordedOutcomes(harness.db, job.id, [2], 0)).toEqual([]);
+  });
+
+  test("a row is marked published once", async () => {
+    const job = await insertJob(harness.db, "file");
+    await insertRecords(harness.db, job.id, [
+      { row: 1, value: "a", status: "failed", locationId: null, matchLevel: null, error: "no match" },
+      { row: 2, value: "b", status: "failed", locationId: null, matchLevel: null, error: "no match" },
+    ]);
+    expect((await unpublishedOutcomes(harness.db, job.id, [1, 2])).map((outcome) => outcome.row).sort()).toEqual([1, 2]);
+    expect((await markPublished(harness.db, job.id, [1])).map((outcome) => outcome.row)).toEqual([1]);
+    expect(await markPublished(harness.db, job.id, [1])).toEqual([]);
+    expect((await unpublishedOutcomes(harness.db, job.id, [1, 2])).map((outcome) => outcome.row)).toEqual([2]);
   });
 
   test("only one caller completes a finished job", async () => {

@@ -49,10 +49,10 @@ if (!path) fail(`missing FILE\n\n${usage}`, 2);
 if (!(await Bun.file(path).exists())) fail(`file not found: ${path}`, 2);
 
 const config = configFromEnvironment();
-const baseUrl = args.values.url ?? process.env.LOCATION_BATCH_URL ?? "http://127.0.0.1:3000";
+const baseUrl = args.values.url ?? config.batchServiceUrl;
 async function findToken(): Promise<string> {
   if (args.values.token) return args.values.token;
-  if (process.env.LOCATION_BATCH_TOKEN) return process.env.LOCATION_BATCH_TOKEN;
+  if (config.batchToken !== null) return config.batchToken;
   if (config.jwtSecret !== null) return signAdminToken(config.jwtSecret, 3600, "batch-cli");
   try {
     return (await readFile(localTokenFile, "utf8")).trim();

@@ -119,21 +119,35 @@ export async function insertRecords(db: Executor, jobId: number, records: NewRec
   return inserted.map((row) => ({ row: row.row, status: row.status, locationHash: null }));
 }
 
-/**
- * The outcomes already recorded for some rows of a job, with their location hashes, to publish again.
- * Only records younger than `windowMs` are returned: an older record's event was published long ago,
- * since a message is redelivered within the ack wait times the deliveries, and publishing it again
- * past the stream's duplicate window would store a second event.
- */
-export async function recordedOutcomes(db: Executor, jobId: number, rows: number[], windowMs: number): Promise<RecordedOutcome[]> {
+/** Recorded rows of a batch whose events are not yet published (and so not yet counted), with their location hashes. */
+export async function unpublishedOutcomes(db: Executor, jobId: number, rows: number[]): Promise<RecordedOutcome[]> {
   if (rows.length === 0) return [];
   const found = await db.execute<{ row: number; status: RecordStatus; location_hash: string | null }>(sql`
     select r."row", r.status, l.location_hash
     from job_record r left join locations l on l.id = r.location_id
     where r.job_id = ${jobId}
       and r."row" in (select jsonb_array_elements_text(${JSON.stringify(rows)}::jsonb)::int)
-      and r.created_at > now() - make_interval(secs => ${windowMs / 1000})`);
+      and not r.published`);
   return found.map((row) => ({ row: row.row, status: row.status, locationHash: row.location_hash }));
+}
+
+/** Rows of a job recorded but not published, oldest first: left so by a worker that died between the two. */
+export async function unpublishedRows(db: Executor, jobId: number, limit: number): Promise<number[]> {
+  const rows = await db.execute<{ row: number }>(sql`
+    select "row" from job_record where job_id = ${jobId} and not published order by "row" limit ${limit}`);
+  return rows.map((row) => row.row);
+}
+
+/** Marks rows whose events are published; returns only the rows this call marked, so each is counted once. */
+export async function markPublished(db: Executor, jobId: number, rows: number[]): Promise<RecordedOutcome[]> {
+  if (rows.length === 0) return [];
+  const marked = await db.execute<{ row: number; status: RecordStatus }>(sql`
+    update job_record set published = true
+    where job_id = ${jobId}
+      and "row" in (select jsonb_array_elements_text(${JSON.stringify(rows)}::jsonb)::int)
+      and not published
+    returning "row", status`);
+  return marked.map((row) => ({ row: row.row, status: row.status, locationHash: null }));
 }
 
 export async function countRecords(db: Executor, jobId: number, status?: RecordStatus): Promise<number> {

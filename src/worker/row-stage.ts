@@ -2,7 +2,14 @@
 // two statements in one transaction, publishes one tick or error event per row, then acknowledges.
 import type { JsMsg } from "@nats-io/jetstream";
 import { addCounts } from "../db/jobs.ts";
-import { insertRecords, recordedOutcomes, upsertLocations, type NewRecord } from "../db/records.ts";
+import {
+  insertRecords,
+  markPublished,
+  unpublishedOutcomes,
+  unpublishedRows,
+  upsertLocations,
+  type NewRecord,
+} from "../db/records.ts";
 import { describeError } from "../log.ts";
 import { publishEvent } from "../nats/events.ts";
 import { decodeRowWork, type RowWork } from "../nats/work-messages.ts";
@@ -54,9 +61,12 @@ async function locationIdsFor(deps: WorkerDeps, locations: ResolvedLocation[]): 
 }
 
 /**
- * Records one batch of a job's rows. Rows recorded by an earlier delivery are not counted again.
- * Their recorded outcome is published again under the same message id. The events stream drops
- * that copy, unless the first publish was lost in a crash after the commit.
+ * Records one batch of a job's rows in three steps. First the outcomes are inserted, skipping rows an
+ * earlier delivery recorded. Then every recorded row of the batch whose event is not yet published
+ * gets its tick or error event, under a message id, so a repeat after a crash is dropped by the
+ * stream. Last, one transaction marks those rows published and adds them to the job's counts.
+ * Counting after publishing means the counts reach total_rows only once every row event is in the
+ * stream, so the completed event that follows is the job's last.
  */
 export async function recordBatch(deps: WorkerDeps, job: JobRef, works: RowWork[]): Promise<void> {
   const resolved = works.map((work) => {
@@ -80,13 +90,7 @@ export async function recordBatch(deps: WorkerDeps, job: JobRef, works: RowWork[
     matchLevel: resolution.ok ? (resolution.matchLevel ?? null) : null,
     error: resolution.ok ? null : resolution.error,
   }));
-
-  const { inserted, job: counted } = await deps.db.transaction(async (tx) => {
-    const inserted = await insertRecords(tx, job.id, records);
-    const ok = inserted.filter((record) => record.status === "ok").length;
-    const counted = await addCounts(tx, job.id, ok, inserted.length - ok);
-    return { inserted, job: counted };
-  });
+  const inserted = await insertRecords(deps.db, job.id, records);
 
   const insertedRows = new Set(inserted.map((record) => record.row));
   const outcomes: Outcome[] = resolved
@@ -99,17 +103,41 @@ export async function recordBatch(deps: WorkerDeps, job: JobRef, works: RowWork[
   const repeated = works.filter((work) => !insertedRows.has(work.row)).map((work) => work.row);
   if (repeated.length > 0) {
     deps.logger.info({ job_hash: job.hash, rows: repeated.length }, "rows delivered again after being recorded");
-    outcomes.push(...(await recordedOutcomes(deps.db, job.id, repeated, deps.config.duplicateWindowMs)));
+    outcomes.push(...(await unpublishedOutcomes(deps.db, job.id, repeated)));
   }
+  await publishAndCount(deps, job, outcomes);
+}
+
+/** Publishes the row events of recorded rows, then marks them published and counts them in one transaction. */
+async function publishAndCount(deps: WorkerDeps, job: JobRef, outcomes: Outcome[]): Promise<void> {
   await publishOutcomes(deps, job.hash, outcomes);
 
-  const okCount = inserted.filter((record) => record.status === "ok").length;
+  const { marked, counted } = await deps.db.transaction(async (tx) => {
+    const marked = await markPublished(tx, job.id, outcomes.map((outcome) => outcome.row));
+    const ok = marked.filter((record) => record.status === "ok").length;
+    const counted = await addCounts(tx, job.id, ok, marked.length - ok);
+    return { marked, counted };
+  });
+
+  const okCount = marked.filter((record) => record.status === "ok").length;
   deps.metrics.rowsProcessed.inc({ status: "ok" }, okCount);
-  deps.metrics.rowsProcessed.inc({ status: "failed" }, inserted.length - okCount);
+  deps.metrics.rowsProcessed.inc({ status: "failed" }, marked.length - okCount);
 
   if (counted.totalRows !== null && counted.completed + counted.failed >= counted.totalRows) {
     await closeJobIfDone(deps, job.id);
   }
+}
+
+/**
+ * Publishes and counts rows that were recorded but never published, because every delivery of their
+ * message ended between the two steps. Returns how many rows it settled.
+ */
+export async function settleUnpublishedRows(deps: WorkerDeps, job: JobRef, limit = 5000): Promise<number> {
+  const rows = await unpublishedRows(deps.db, job.id, limit);
+  if (rows.length === 0) return 0;
+  const outcomes = await unpublishedOutcomes(deps.db, job.id, rows);
+  await publishAndCount(deps, job, outcomes);
+  return outcomes.length;
 }
 
 /** Handles a batch of messages from one job's consumer: records them, then acknowledges or retries each. */

@@ -2,6 +2,7 @@
 import { DeliverPolicy } from "@nats-io/jetstream";
 import { createApp } from "../../src/api/app.ts";
 import { LocationIdCache } from "../../src/cache/location-ids.ts";
+import type { Metrics } from "../../src/metrics.ts";
 import { loadEmbeddedResolver } from "../../src/resolver/index.ts";
 import { startWorker, type RunningWorker } from "../../src/worker/worker.ts";
 import { testSecret, type Harness } from "./harness.ts";
@@ -13,11 +14,11 @@ export interface StoredEvent {
   payload: Record<string, unknown>;
 }
 
-/** Starts a worker on the harness's database, streams and Redis key prefix. */
-export async function startTestWorker(harness: Harness): Promise<RunningWorker> {
+/** Starts a worker on the harness's database, streams and Redis key prefix, with its own metrics when given. */
+export async function startTestWorker(harness: Harness, metrics: Metrics = harness.metrics): Promise<RunningWorker> {
   const locationIds = new LocationIdCache(harness.config.redisUrl, harness.logger);
   await locationIds.connect(harness.db, harness.name);
-  const worker = await startWorker({ ...harness, resolver: loadEmbeddedResolver(), locationIds });
+  const worker = await startWorker({ ...harness, metrics, resolver: loadEmbeddedResolver(), locationIds });
   return {
     async stop() {
       await worker.stop();
