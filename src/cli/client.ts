@@ -1,4 +1,6 @@
 // A small HTTP client of the service's API for the command line: upload, create, poll, page through results.
+import type { Static } from "@sinclair/typebox";
+import type { JobStatusBody, ResultEntryBody } from "../api/schemas.ts";
 
 export class ApiError extends Error {
   override readonly name = "ApiError";
@@ -7,31 +9,11 @@ export class ApiError extends Error {
   }
 }
 
-export interface JobStatus {
-  job_hash: string;
-  file_hash: string;
-  status: "scheduled" | "processing" | "complete" | "failed";
-  total_rows: number | null;
-  completed: number;
-  failed: number;
-  progress: number;
-  error: string | null;
-}
+/** A job's status as GET /locations/batch/{job_hash} returns it. */
+export type JobStatus = Static<typeof JobStatusBody>;
 
-export interface ResultEntry {
-  row: number;
-  value: string;
-  status: "ok" | "failed";
-  error: string | null;
-  location: {
-    location_hash: string;
-    name: string;
-    country_code: string;
-    admin1: string | null;
-    latitude: number;
-    longitude: number;
-  } | null;
-}
+/** One row of a job's results as the results pages return it. */
+export type ResultEntry = Static<typeof ResultEntryBody>;
 
 interface ResultsPage {
   total_pages: number;

@@ -41,8 +41,8 @@ export interface ResultEntry {
 
 /**
  * Inserts the locations that do not exist yet and returns the id of every given location hash.
- * Hashes are sorted so that concurrent batches take the unique-index locks in one order and cannot
- * deadlock. A location inserted by a concurrent transaction is invisible to this statement's
+ * Hashes are sorted so that concurrent batches take the unique-index locks in one order, and wait on
+ * each other instead of deadlocking. A location inserted by a concurrent transaction is invisible to this statement's
  * snapshot, so those ids are read by a second statement.
  */
 export async function upsertLocations(db: Executor, found: ResolvedLocation[]): Promise<Map<string, number>> {
@@ -52,7 +52,7 @@ export async function upsertLocations(db: Executor, found: ResolvedLocation[]): 
   if (unique.size === 0) return ids;
 
   const rows = [...unique.values()]
-    .sort((a, b) => (a.locationHash < b.locationHash ? -1 : a.locationHash > b.locationHash ? 1 : 0))
+    .sort((a, b) => a.locationHash.localeCompare(b.locationHash, "en"))
     .map((location) => ({
       location_hash: location.locationHash,
       name: location.name,
@@ -199,7 +199,7 @@ function toEntry(row: ResultRow): ResultEntry {
 }
 
 /**
- * One page of a complete job's results in file order. Without a status filter the rows of page N are
+ * Reads one page of a complete job's results in file order. Without a status filter the rows of page N are
  * exactly rows (N-1)*perPage+1 to N*perPage, read as a range on the (job_id, row) index, so the last
  * page of a million rows costs what the first does.
  */

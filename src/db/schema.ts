@@ -75,7 +75,7 @@ export const jobRecords = pgTable(
     row: integer("row").notNull(),
     value: text("value").notNull(),
     status: recordStatus("status").notNull(),
-    /** How precisely an ok row matched: place, region (only the region given with the name matched) or point. */
+    /** Precision of an ok row's match: place, region (only the region given with the name matched) or point. */
     matchLevel: text("match_level"),
     error: text("error"),
     /**

@@ -13,8 +13,10 @@ const maxRecordCharacters = 1024 * 1024;
 type CsvErrorContext = CsvError & { lines?: number; records?: number; empty_lines?: number };
 
 /**
- * Names what is wrong and where. The bad record starts on the line after the good records and blank
- * lines before it, plus the line breaks quoted inside those records (`quotedLineBreaks`).
+ * Names what is wrong and where. The bad record starts on the line after the records and blank lines
+ * before it, plus the line breaks quoted inside those records (`quotedLineBreaks`). csv-parse's own
+ * line count is not used for it, because csv-parse 6.2 counts each of CR and LF as a line inside
+ * quotes in a CRLF file.
  */
 function describeCsvError(error: CsvErrorContext, quotedLineBreaks: number): string {
   const line = error.lines;
@@ -24,17 +26,20 @@ function describeCsvError(error: CsvErrorContext, quotedLineBreaks: number): str
     case "CSV_QUOTE_NOT_CLOSED":
       return `invalid CSV: unclosed quote in the value starting at line ${recordLine}`;
     case "CSV_MAX_RECORD_SIZE":
-      return `invalid CSV: a record${where} is longer than ${maxRecordCharacters} characters; check for an unclosed quote`;
+      return `invalid CSV: the value starting at line ${recordLine} is longer than ${maxRecordCharacters} characters; check for an unclosed quote`;
+    // With trim on, csv-parse reports characters after a closing quote with the second code.
     case "CSV_INVALID_CLOSING_QUOTE":
+    case "CSV_NON_TRIMABLE_CHAR_AFTER_CLOSING_QUOTE":
       return `invalid CSV: characters follow a closing quote${where}; a quote inside a quoted value must be doubled`;
     default:
       return `invalid CSV${where}: ${error.message}`;
   }
 }
 
+/** The value of one record, or null when every field is blank and the record is skipped. */
 export function toRowValue(fields: string[]): RowValue | null {
+  if (fields.every((field) => field.trim() === "")) return null;
   const value = fields.map((field) => field.trim()).join(", ").trim();
-  if (value === "") return null;
   if (value.length > maxValueLength) {
     return { kind: "invalid", value: value.slice(0, maxValueLength), error: `value longer than ${maxValueLength} characters` };
   }
@@ -43,15 +48,21 @@ export function toRowValue(fields: string[]): RowValue | null {
 
 /** Yields the values of a CSV file given as decoded text chunks; throws FileFormatError on invalid CSV. */
 export async function* readCsv(chunks: AsyncIterable<string>): AsyncGenerator<RowValue> {
+  let quotedLineBreaks = 0;
   const parser = parse({
     relax_column_count: true,
     relax_quotes: true,
     skip_empty_lines: true,
-    skip_records_with_empty_values: true,
     trim: true,
     max_record_size: maxRecordCharacters,
+    // Counted here, as csv-parse reads each record, because the records the loop below has not yet
+    // taken when an error comes are dropped. Records with only blank fields go through too, so
+    // that their lines count, and toRowValue skips them.
+    on_record: (record: string[]) => {
+      for (const field of record) quotedLineBreaks += field.match(/\r\n|\r|\n/g)?.length ?? 0;
+      return record;
+    },
   });
-  let quotedLineBreaks = 0;
   let failure: unknown = null;
   let stopped = false;
   parser.on("error", (error) => {
@@ -78,7 +89,6 @@ export async function* readCsv(chunks: AsyncIterable<string>): AsyncGenerator<Ro
 
   try {
     for await (const record of parser as AsyncIterable<string[]>) {
-      for (const field of record) quotedLineBreaks += field.match(/\r\n|\r|\n/g)?.length ?? 0;
       const value = toRowValue(record);
       if (value !== null) yield value;
     }

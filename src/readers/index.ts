@@ -7,7 +7,7 @@ import { FileFormatError, type FileFormat, type RowValue } from "./types.ts";
 
 export { FileFormatError, maxValueLength, type FileFormat, type RowValue } from "./types.ts";
 
-/** The format a content type names, or null when it names neither CSV nor JSON. */
+/** Maps a content type to the format it names, or null when it names neither CSV nor JSON. */
 export function formatFromContentType(contentType: string | null): FileFormat | null {
   const mediaType = contentType?.split(";")[0]?.trim().toLowerCase() ?? "";
   if (mediaType === "application/json" || mediaType.endsWith("+json") || mediaType === "text/json") return "json";

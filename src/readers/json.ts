@@ -13,6 +13,19 @@ function display(text: string): string {
   return clean.length > maxValueLength ? clean.slice(0, maxValueLength) : clean;
 }
 
+/**
+ * The JSON text of an element. An element nested too deeply for JSON.stringify, which recurses and
+ * throws RangeError, is shown by its type so that it fails its row instead of the file.
+ */
+function elementText(element: unknown): string {
+  try {
+    return JSON.stringify(element) ?? String(element);
+  } catch (error) {
+    if (error instanceof RangeError) return `${typeName(element)} nested too deeply to show`;
+    throw error;
+  }
+}
+
 function typeName(element: unknown): string {
   if (element === null) return "null";
   if (Array.isArray(element)) return "array";
@@ -40,7 +53,7 @@ export function elementToRowValue(element: unknown): RowValue {
     }
     return { kind: "text", value };
   }
-  const text = display(JSON.stringify(element) ?? String(element));
+  const text = display(elementText(element));
   if (element !== null && typeof element === "object" && !Array.isArray(element)) {
     const record = element as Record<string, unknown>;
     const latitude = numberField(record, ["lat", "latitude"]);
@@ -52,6 +65,75 @@ export function elementToRowValue(element: unknown): RowValue {
     value: text,
     error: `expected a place name or an object with numeric lat and lng, got ${typeName(element)}`,
   };
+}
+
+const isHighSurrogate = (codeUnit: number) => codeUnit >= 0xd800 && codeUnit <= 0xdbff;
+const isLowSurrogate = (codeUnit: number) => codeUnit >= 0xdc00 && codeUnit <= 0xdfff;
+
+/** The code unit of the `\uXXXX` escape at `index` of `text`, or null when there is none. */
+function escapedCodeUnit(text: string, index: number): number | null {
+  if (text[index] !== "\\" || text[index + 1] !== "u") return null;
+  const hex = text.slice(index + 2, index + 6);
+  return /^[0-9a-fA-F]{4}$/.test(hex) ? Number.parseInt(hex, 16) : null;
+}
+
+/** Longest text an escape check reads: a high surrogate escape and the low one after it. */
+const surrogatePairEscapeLength = 12;
+
+/**
+ * Rewrites each unpaired surrogate escape in `text` to `\u0000`. Unless `final`, the text from an
+ * escape that may continue in the next chunk is returned as `rest` instead of in `done`.
+ */
+function rewriteUnpairedSurrogates(text: string, final: boolean): { done: string; rest: string } {
+  let done = "";
+  let copiedUpTo = 0;
+  // Outside strings a backslash is invalid JSON, so each backslash found here starts an escape
+  // unless the parser is going to reject the file anyway.
+  let index = text.indexOf("\\");
+  while (index !== -1) {
+    if (!final && text.length - index < surrogatePairEscapeLength) {
+      return { done: done + text.slice(copiedUpTo, index), rest: text.slice(index) };
+    }
+    const codeUnit = escapedCodeUnit(text, index);
+    let next = index + 2;
+    if (codeUnit !== null) {
+      next = index + 6;
+      const following = escapedCodeUnit(text, next);
+      if (isHighSurrogate(codeUnit) && following !== null && isLowSurrogate(following)) {
+        next += 6;
+      } else if (isHighSurrogate(codeUnit) || isLowSurrogate(codeUnit)) {
+        done += text.slice(copiedUpTo, index) + "\\u0000";
+        copiedUpTo = next;
+      }
+    }
+    index = text.indexOf("\\", next);
+  }
+  return { done: done + text.slice(copiedUpTo), rest: "" };
+}
+
+/**
+ * Rewrites each `\u` escape of an unpaired UTF-16 surrogate to `\u0000`, an escape of the same
+ * length, so that its string is a row that fails as text Postgres cannot store. @streamparser/json
+ * 0.0.22 would drop a lone high surrogate, turn a lone low one into U+FFFD, and carry a pending high
+ * surrogate into the next escape, even one in the next string, changing a neighbouring value.
+ */
+async function* replaceUnpairedSurrogates(chunks: AsyncIterable<string>): AsyncGenerator<string> {
+  // Reading one chunk ahead tells which chunk is the last, so that a file read in one chunk is never
+  // split: the parser's error positions count from the start of each chunk.
+  const iterator = chunks[Symbol.asyncIterator]();
+  try {
+    let rest = "";
+    let current = await iterator.next();
+    while (current.done !== true) {
+      const next = await iterator.next();
+      const rewritten = rewriteUnpairedSurrogates(rest + current.value, next.done === true);
+      rest = rewritten.rest;
+      if (rewritten.done.length > 0) yield rewritten.done;
+      current = next;
+    }
+  } finally {
+    await iterator.return?.();
+  }
 }
 
 /**
@@ -72,7 +154,7 @@ export async function* readJson(chunks: AsyncIterable<string>): AsyncGenerator<R
   };
   parser.onEnd = () => undefined;
 
-  for await (const chunk of chunks) {
+  for await (const chunk of replaceUnpairedSurrogates(chunks)) {
     try {
       parser.write(chunk);
     } catch (error) {

@@ -1,5 +1,5 @@
-// The row stage: resolves a batch of one job's row messages in memory, records the batch with
-// two statements in one transaction, publishes one tick or error event per row, then acknowledges.
+// The row stage: resolves a batch of one job's row messages in memory, records the batch, publishes
+// one tick or error event per row, counts the rows in the job, then acknowledges the messages.
 import type { JsMsg } from "@nats-io/jetstream";
 import { addCounts } from "../db/jobs.ts";
 import {
@@ -189,7 +189,7 @@ async function retryOrGiveUp(deps: WorkerDeps, job: JobRef, messages: JsMsg[], w
       }
       msg.ack();
     } catch (recordError) {
-      // Left unacknowledged: the server stops delivering it, and the sweeper records the row as failed.
+      // Left unacknowledged, the message is not delivered again; see the TODO in sweeper.ts.
       deps.logger.error({ job_hash: job.hash, row: work.row, err: describeError(recordError) }, "could not record a given-up row");
     }
   }

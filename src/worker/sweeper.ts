@@ -41,7 +41,7 @@ export async function sweep(deps: WorkerDeps): Promise<void> {
     if (settled > 0) deps.logger.warn({ job_hash: job.hash, rows: settled }, "published the events of rows a crash left unpublished");
   }
   // TODO: a row whose message the server gave up on before any delivery recorded it leaves its job
-  // processing; the sweeper should read that row from the file again and record it as failed.
+  // processing. The sweeper should read that row from the file again and record it as failed.
 }
 
 /** Runs the sweeper every `intervalMs` until the signal aborts; a failed sweep is logged and tried again. */
