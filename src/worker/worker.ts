@@ -13,22 +13,29 @@ export interface RunningWorker {
 
 const feedRefreshMs = 1000;
 const sweepIntervalMs = 5000;
+/** Files one worker reads and fans out at once. */
+const concurrentFiles = 4;
 
 export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
   const { nats, logger } = deps;
   const abort = new AbortController();
 
   const fileConsumer = await nats.js.consumers.get(nats.names.workStream, nats.names.fileConsumer);
-  const fileMessages = await fileConsumer.consume({ max_messages: 1 });
+  const fileMessages = await fileConsumer.consume({ max_messages: concurrentFiles });
+  const fileTasks = new Set<Promise<void>>();
   const fileLoop = (async () => {
     for await (const msg of fileMessages) {
-      try {
-        await handleFileMessage(deps, msg);
-      } catch (error) {
-        logger.error({ err: describeError(error) }, "file message handler failed");
-        msg.nak(5000);
-      }
+      // Files are read side by side, so a small file is not held up by the fan-out of a large one.
+      const task = handleFileMessage(deps, msg)
+        .catch((error: unknown) => {
+          logger.error({ err: describeError(error) }, "file message handler failed");
+          msg.nak(5000);
+        })
+        .finally(() => fileTasks.delete(task));
+      fileTasks.add(task);
+      while (fileTasks.size >= concurrentFiles) await Promise.race(fileTasks);
     }
+    await Promise.all(fileTasks);
   })();
 
   const feeds = new RowFeeds(deps);
