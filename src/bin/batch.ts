@@ -10,7 +10,7 @@ import { ApiClient, ApiError, type JobStatus } from "../cli/client.ts";
 import { localTokenFile } from "../config.ts";
 import { configFromEnvironment } from "../runtime.ts";
 
-const usage = `usage: bun run batch FILE [--out PATH] [--url URL] [--token JWT]
+const usage = `usage: bun run batch FILE [--out PATH] [--url URL] [--token JWT] [--poll SECONDS]
 
 Uploads FILE (CSV, one value a line, or a JSON array), runs a batch job on it, and writes the
 results to PATH (default: FILE's name with .results.csv, in the working directory).
@@ -50,19 +50,21 @@ if (!(await Bun.file(path).exists())) fail(`file not found: ${path}`, 2);
 
 const config = configFromEnvironment();
 const baseUrl = args.values.url ?? config.batchServiceUrl;
-async function findToken(): Promise<string> {
-  if (args.values.token) return args.values.token;
-  if (config.batchToken !== null) return config.batchToken;
-  if (config.jwtSecret !== null) return signAdminToken(config.jwtSecret, 3600, "batch-cli");
+/** The admin token and where it came from, so a rejected token can be traced. */
+async function findToken(): Promise<{ token: string; source: string }> {
+  if (args.values.token) return { token: args.values.token, source: "--token" };
+  if (config.batchToken !== null) return { token: config.batchToken, source: "LOCATION_BATCH_TOKEN" };
+  if (config.jwtSecret !== null) return { token: await signAdminToken(config.jwtSecret, 3600, "batch-cli"), source: "JWT_SECRET" };
   try {
-    return (await readFile(localTokenFile, "utf8")).trim();
+    return { token: (await readFile(localTokenFile, "utf8")).trim(), source: localTokenFile };
   } catch {
     fail(`no admin token: pass --token, set LOCATION_BATCH_TOKEN or JWT_SECRET, or run \`bun run start\` here first`, 2);
   }
 }
 const pollMs = Math.max(0.1, Number(args.values.poll ?? pollDefaultSeconds)) * 1000;
 const outPath = args.values.out ?? `${basename(path).replace(/\.[^.]*$/, "")}.results.csv`;
-const client = new ApiClient(baseUrl, await findToken());
+const credentials = await findToken();
+const client = new ApiClient(baseUrl, credentials.token);
 
 function progressLine(job: JobStatus, startedMs: number): string {
   const done = job.completed + job.failed;
@@ -117,6 +119,9 @@ try {
   await new Promise((resolve, reject) => sink.on("finish", resolve).on("error", reject));
   console.log(`job ${job_hash} complete: ${job.completed} resolved, ${job.failed} failed; results written to ${outPath}`);
 } catch (error) {
-  if (error instanceof ApiError) fail(error.message, error.status === 0 || error.status >= 400 ? 2 : 1);
+  if (error instanceof ApiError && error.status === 401) {
+    fail(`${error.message}\n(the token came from ${credentials.source}; a server restarted with another secret rejects it)`, 2);
+  }
+  if (error instanceof ApiError) fail(error.message, 2);
   throw error;
 }
