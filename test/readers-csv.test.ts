@@ -44,7 +44,7 @@ async function valuesOf(text: string, contentType: string | null = null): Promis
   return (await readText(text, contentType)).map((row) => row.value);
 }
 
-/** The error that reading the chunks throws; fails the test when reading succeeds. */
+/** Reads the chunks and returns the error they raise, failing the test when reading succeeds. */
 async function readError(chunks: Uint8Array[], contentType: string | null = null): Promise<Error> {
   try {
     await readAll(chunks, contentType);
@@ -282,7 +282,7 @@ describe("bytes that are not UTF-8 text", () => {
   });
 
   test("invalid UTF-8 is unsupported", async () => {
-    // 0xE9 is "é" in Latin-1, which is not a UTF-8 sequence.
+    // "Liège" in Latin-1: 0xE8 starts a 3-byte UTF-8 sequence, and "g" is not a continuation byte.
     const error = await readError([new Uint8Array([0x4c, 0x69, 0xe8, 0x67, 0x65, 0x0a])]);
     expect(error).toBeInstanceOf(FileFormatError);
     expect(error.message).toBe("unsupported file format");
@@ -326,12 +326,19 @@ describe("format detection", () => {
 
   test("no content type and other first reads CSV", async () => {
     expect(await valuesOf('Paris\n["Lyon"]\n')).toEqual(["Paris", '["Lyon"]']);
-    expect(await valuesOf('{"lat": 1, "lng": 2}\n')).toEqual(['{"lat": 1', '"lng": 2}']);
+    expect(await valuesOf('{"lat":1}\n')).toEqual(['{"lat":1}']);
   });
 
   test("text/csv forces CSV", async () => {
     expect(await valuesOf("[a]\n", "text/csv")).toEqual(["[a]"]);
-    expect(await valuesOf('["Paris","Lyon"]\n', "text/csv; charset=utf-8")).toEqual(['["Paris", "Lyon"]']);
+    expect(await valuesOf('["Paris"]\n', "text/csv; charset=utf-8")).toEqual(['["Paris"]']);
+  });
+
+  test("JSON array sent as text/csv is invalid CSV", async () => {
+    // The second field starts with a quote, so it is a quoted field, and "]" follows its closing quote.
+    const error = await readError([bytesOf('["Paris","Lyon"]\n')], "text/csv");
+    expect(error).toBeInstanceOf(FileFormatError);
+    expect(error.message).toStartWith("invalid CSV: characters follow a closing quote at line 1");
   });
 
   test("unknown content type falls back to detection", async () => {
@@ -345,12 +352,17 @@ describe("streaming", () => {
     const lines: string[] = [];
     let size = 0;
     let rows = 0;
+    let quotedRows = 0;
     while (size < 20 * 1024 * 1024) {
-      // Every tenth row is quoted with a comma, a doubled quote and a line break inside.
-      const line = rows % 10 === 0 ? `"Place ${rows}, ""Q""\nNorth"\r\n` : `Place ${rows},Region ${rows % 97}\r\n`;
+      // Every hundredth row is quoted with a comma, a doubled quote and a line break inside. The first
+      // row is not, because csv-parse 6.2.1 builds an error object for each record whose field count
+      // differs from the first record's: under Bun 1.4.5 that made this file several times slower.
+      const quoted = rows % 100 === 99;
+      const line = quoted ? `"Place ${rows}, ""Q""\nNorth"\r\n` : `Place ${rows},Region ${rows % 97}\r\n`;
       lines.push(line);
       size += line.length;
       rows += 1;
+      if (quoted) quotedRows += 1;
     }
     const bytes = bytesOf(lines.join(""));
     const chunkSize = 64 * 1024;
@@ -366,18 +378,31 @@ describe("streaming", () => {
       },
     });
 
+    // Waiting for "drain" at each full buffer must not leave listeners behind.
+    const warnings: string[] = [];
+    const onWarning = (warning: Error) => warnings.push(warning.name);
+    process.on("warning", onWarning);
+
     let count = 0;
+    let textRows = 0;
+    let valuesWithLineBreak = 0;
     let last: RowValue | undefined;
-    let invalid = 0;
     for await (const row of readRows(body, "text/csv")) {
-      if (count === 0) expect(row).toEqual({ kind: "text", value: 'Place 0, "Q"\nNorth' });
-      if (row.kind !== "text") invalid += 1;
+      if (count === 0) expect(row).toEqual({ kind: "text", value: "Place 0, Region 0" });
+      if (count === 99) expect(row).toEqual({ kind: "text", value: 'Place 99, "Q"\nNorth' });
+      if (row.kind === "text") textRows += 1;
+      if (row.value.includes("\n")) valuesWithLineBreak += 1;
       count += 1;
       last = row;
     }
     expect(count).toBe(rows);
-    expect(invalid).toBe(0);
+    expect(textRows).toBe(rows);
+    expect(valuesWithLineBreak).toBe(quotedRows);
     expect(last?.value).toBe(`Place ${rows - 1}, Region ${(rows - 1) % 97}`);
+
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    process.off("warning", onWarning);
+    expect(warnings).not.toContain("MaxListenersExceededWarning");
   }, 60_000);
 
   test("stopping early cancels the body", async () => {

@@ -36,7 +36,7 @@ function describeCsvError(error: CsvErrorContext, quotedLineBreaks: number): str
   }
 }
 
-/** The value of one record, or null when every field is blank and the record is skipped. */
+/** Joins one record's trimmed fields into its value, or returns null to skip a record whose fields are all blank. */
 export function toRowValue(fields: string[]): RowValue | null {
   if (fields.every((field) => field.trim() === "")) return null;
   const value = fields.map((field) => field.trim()).join(", ").trim();
@@ -68,10 +68,17 @@ export async function* readCsv(chunks: AsyncIterable<string>): AsyncGenerator<Ro
   parser.on("error", (error) => {
     failure ??= error;
   });
+  // Both listeners go when either event comes: a "close" listener left behind at each "drain" would
+  // pile up over a large file.
   const writable = () =>
-    new Promise((resolve) => {
-      parser.once("drain", resolve);
-      parser.once("close", resolve);
+    new Promise<void>((resolve) => {
+      const settle = () => {
+        parser.off("drain", settle);
+        parser.off("close", settle);
+        resolve();
+      };
+      parser.on("drain", settle);
+      parser.on("close", settle);
     });
   const feed = (async () => {
     try {

@@ -14,8 +14,8 @@ function display(text: string): string {
 }
 
 /**
- * The JSON text of an element. An element nested too deeply for JSON.stringify, which recurses and
- * throws RangeError, is shown by its type so that it fails its row instead of the file.
+ * Serializes an element as JSON for display. An element nested too deeply for JSON.stringify, which
+ * recurses and throws RangeError, is shown by its type, so it fails its row instead of the file.
  */
 function elementText(element: unknown): string {
   try {
@@ -70,14 +70,14 @@ export function elementToRowValue(element: unknown): RowValue {
 const isHighSurrogate = (codeUnit: number) => codeUnit >= 0xd800 && codeUnit <= 0xdbff;
 const isLowSurrogate = (codeUnit: number) => codeUnit >= 0xdc00 && codeUnit <= 0xdfff;
 
-/** The code unit of the `\uXXXX` escape at `index` of `text`, or null when there is none. */
+/** Returns the code unit of the `\uXXXX` escape at `index` of `text`, or null when there is none. */
 function escapedCodeUnit(text: string, index: number): number | null {
   if (text[index] !== "\\" || text[index + 1] !== "u") return null;
   const hex = text.slice(index + 2, index + 6);
   return /^[0-9a-fA-F]{4}$/.test(hex) ? Number.parseInt(hex, 16) : null;
 }
 
-/** Longest text an escape check reads: a high surrogate escape and the low one after it. */
+/** Maximum length of text that one escape check reads: a high surrogate escape and the low one after it. */
 const surrogatePairEscapeLength = 12;
 
 /**
@@ -118,8 +118,8 @@ function rewriteUnpairedSurrogates(text: string, final: boolean): { done: string
  * surrogate into the next escape, even one in the next string, changing a neighbouring value.
  */
 async function* replaceUnpairedSurrogates(chunks: AsyncIterable<string>): AsyncGenerator<string> {
-  // Reading one chunk ahead tells which chunk is the last, so that a file read in one chunk is never
-  // split: the parser's error positions count from the start of each chunk.
+  // Reading one chunk ahead shows which chunk is the last, so a file read in one chunk is never split,
+  // because the parser counts its error positions from the start of each chunk.
   const iterator = chunks[Symbol.asyncIterator]();
   try {
     let rest = "";
