@@ -1,4 +1,5 @@
 // Structured JSON logs: a fixed message plus fields, one line each, through pino.
+import { DrizzleQueryError } from "drizzle-orm/errors";
 import pino from "pino";
 
 export type Logger = pino.Logger;
@@ -14,8 +15,15 @@ export function createLogger(level: string, name: string): Logger {
   });
 }
 
-/** Gives the error's name and message for a log field, without a stack for expected failures. */
+/**
+ * Gives the error's name and message for a log field, without a stack for expected failures. A failed
+ * drizzle query is described by its cause, because drizzle's own message repeats the query's
+ * parameters, which carry row values.
+ */
 export function describeError(error: unknown): { name: string; message: string } {
+  if (error instanceof DrizzleQueryError && error.cause instanceof Error) {
+    return { name: error.cause.name, message: `query failed: ${error.cause.message}` };
+  }
   if (error instanceof Error) return { name: error.name, message: error.message };
   return { name: "NonError", message: String(error) };
 }

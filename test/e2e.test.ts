@@ -196,6 +196,15 @@ describe("bad files fail their job with no row events", () => {
     });
   }
 
+  test("large file rejected early leaves the worker running", async () => {
+    const content = new Uint8Array(3 * 1024 * 1024).fill(0x41);
+    content[0] = 0;
+    const failed = await client.waitForEnd(await client.createJob(await client.upload(content)));
+    expect(failed.error).toBe("unsupported file format");
+    const next = await client.waitForEnd(await client.createJob(await client.upload("Lyon\n", "text/csv")));
+    expect(next.status).toBe("complete");
+  });
+
   test("unknown file hash fails with file not found", async () => {
     const jobHash = await client.createJob("no-such-file-here");
     const final = await client.waitForEnd(jobHash);
@@ -203,5 +212,13 @@ describe("bad files fail their job with no row events", () => {
     expect(final.error).toBe("file not found");
     const results = await client.request(`/locations/batch/${jobHash}/results`);
     expect(results.status).toBe(409);
+  });
+});
+
+describe("after the jobs end", () => {
+  test("work stream holds no row messages", async () => {
+    const { jsm, names } = harness.nats;
+    const info = await jsm.streams.info(names.workStream);
+    expect(info.state.messages).toBe(0);
   });
 });

@@ -251,8 +251,8 @@ describe("invalid CSV", () => {
   });
 
   test("unclosed quote in a large file names its line", async () => {
-    // More than the 1 MiB record limit after the quote, so the limit ends parsing, not the file end.
-    const text = `Paris\r\nLyon\r\n"Nice\r\n${"Marseille\r\n".repeat(110_000)}`;
+    // More than the 8 MiB record limit after the quote, so the limit ends parsing, not the file end.
+    const text = `Paris\r\nLyon\r\n"Nice\r\n${"Marseille\r\n".repeat(800_000)}`;
     const error = await readError(chunked(bytesOf(text), 64 * 1024));
     expect(error).toBeInstanceOf(FileFormatError);
     expect(error.message).toStartWith("invalid CSV: the value starting at line 3 is longer than");
@@ -266,6 +266,20 @@ describe("invalid CSV", () => {
       "invalid CSV: characters follow a closing quote at line 2; a quote inside a quoted value must be doubled",
     );
   });
+});
+
+describe("mixed line ends", () => {
+  for (const [name, text] of [
+    ["CRLF then LF", "Paris\r\nLondon\nBerlin\nRome\n"],
+    ["LF then CR", "Paris\nLondon\rBerlin\rRome\n"],
+  ] as const) {
+    test(`${name} keeps every row`, async () => {
+      const whole = (await readAll([bytesOf(text)])).map((row) => row.value);
+      expect(whole).toEqual(["Paris", "London", "Berlin", "Rome"]);
+      const bytewise = (await readAll(chunked(bytesOf(text), 1))).map((row) => row.value);
+      expect(bytewise).toEqual(whole);
+    });
+  }
 });
 
 describe("bytes that are not UTF-8 text", () => {

@@ -81,6 +81,18 @@ describe("admin tokens", () => {
     expect(after[0]!.n).toBe(before[0]!.n);
   });
 
+  test("token is checked before the body is validated", async () => {
+    const response = await request("/locations/batch", { method: "POST", token: null, body: "not json" });
+    expect(response.status).toBe(401);
+    const query = await request("/locations/batch/abc/results?page=0", { token: await signToken({ role: "user" }) });
+    expect(query.status).toBe(403);
+  });
+
+  test("bearer scheme is case-insensitive", async () => {
+    const response = await request("/locations/batch/abc", { token: null, headers: { authorization: `bearer ${token}` } });
+    expect(response.status).toBe(404);
+  });
+
   test("health, metrics and swagger need no token", async () => {
     for (const path of ["/health", "/metrics", "/swagger/json"]) {
       const response = await request(path, { token: null });
@@ -122,6 +134,20 @@ describe("POST /locations/batch", () => {
     });
   }
 
+  test("deeply nested body gets 400", async () => {
+    const response = await postJson("/locations/batch", "[".repeat(50_000) + "]".repeat(50_000));
+    expect(response.status).toBe(400);
+  });
+
+  test("form body gets 400", async () => {
+    const response = await request("/locations/batch", {
+      method: "POST",
+      body: "file_hash=abc",
+      headers: { "content-type": "application/x-www-form-urlencoded" },
+    });
+    expect(response.status).toBe(400);
+  });
+
   test("malformed JSON gets 400", async () => {
     const response = await postJson("/locations/batch", "{not json");
     expect(response.status).toBe(400);
@@ -133,6 +159,11 @@ describe("GET /locations/batch/:job_hash", () => {
     const response = await request("/locations/batch/0000000000");
     expect(response.status).toBe(404);
     expect(((await response.json()) as { error: string }).error).toBe("job not found");
+  });
+
+  test("job hash with a NUL byte gets 404", async () => {
+    expect((await request("/locations/batch/%00")).status).toBe(404);
+    expect((await request("/locations/batch/%00/results")).status).toBe(404);
   });
 
   test("returns the job's status fields", async () => {
@@ -179,6 +210,15 @@ describe("files", () => {
     const download = await request(`/files/${expected}`);
     expect(download.status).toBe(200);
     expect(await download.text()).toBe("Paris\nLondon\n");
+  });
+
+  test("file of many chunks comes back byte for byte", async () => {
+    const bytes = crypto.getRandomValues(new Uint8Array(1_000_000));
+    const response = await request("/files", { method: "POST", body: bytes });
+    const { file_hash } = (await response.json()) as { file_hash: string };
+    const download = new Uint8Array(await (await request(`/files/${file_hash}`)).arrayBuffer());
+    expect(download.length).toBe(bytes.length);
+    expect(Buffer.compare(download, bytes)).toBe(0);
   });
 
   test("multipart upload reads the file field", async () => {

@@ -22,6 +22,11 @@ function validationMessage(error: { all?: unknown; message: string }): string {
   return "request is invalid";
 }
 
+/** Paths open without a token: health, metrics and the API documentation. */
+export function isPublicPath(path: string): boolean {
+  return path === "/health" || path === "/metrics" || path === "/swagger" || path.startsWith("/swagger/");
+}
+
 export function createApp(deps: ApiDeps) {
   const { logger } = deps;
   // normalize off: a request with an unknown field is rejected instead of having the field silently dropped.
@@ -48,6 +53,11 @@ export function createApp(deps: ApiDeps) {
           set.status = 400;
           return { error: (error as Error).message };
         default: {
+          // JSON.parse overflows the stack on a body nested tens of thousands deep.
+          if (error instanceof RangeError) {
+            set.status = 400;
+            return { error: "request body is nested too deeply to parse" };
+          }
           logger.error({ err: describeError(error), method: request.method, path: new URL(request.url).pathname }, "request failed");
           set.status = 500;
           return { error: "internal error; the server log has the details" };
@@ -77,8 +87,10 @@ export function createApp(deps: ApiDeps) {
         },
       }),
     )
+    .use(adminGuard(deps.jwtSecret, isPublicPath))
     .use(opsRoutes(deps))
-    .group("", (app) => app.use(adminGuard(deps.jwtSecret)).use(fileRoutes(deps)).use(batchRoutes(deps)));
+    .use(fileRoutes(deps))
+    .use(batchRoutes(deps));
 }
 
 export type App = ReturnType<typeof createApp>;

@@ -28,18 +28,24 @@ export function isAdmin(payload: Record<string, unknown>): boolean {
   return Array.isArray(payload.roles) && payload.roles.includes("admin");
 }
 
-/** An Elysia plugin whose beforeHandle rejects every request without a valid admin token. */
-export function adminGuard(secret: string) {
+/**
+ * An Elysia plugin that rejects every request to a path that `isPublic` does not accept unless it
+ * carries a valid admin token. It runs when the request arrives, before the body is parsed or
+ * validated, so a request without a valid token learns nothing about its body.
+ */
+export function adminGuard(secret: string, isPublic: (path: string) => boolean) {
   return new Elysia({ name: "admin-guard", seed: secret })
     .use(jwt({ name: "adminJwt", secret, alg: "HS256" }))
-    .onBeforeHandle({ as: "scoped" }, async ({ request, adminJwt }) => {
+    .onRequest(async ({ request, adminJwt }) => {
+      if (isPublic(new URL(request.url).pathname)) return;
       const header = request.headers.get("authorization");
       if (header === null) throw unauthorized("missing Authorization header: send Authorization: Bearer <admin JWT>");
-      const match = /^Bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*)$/.exec(header.trim());
+      const match = /^bearer +([A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*)$/i.exec(header.trim());
       if (!match) throw unauthorized("Authorization header must be Bearer followed by a JWT");
       const token = match[1]!;
       const algorithm = headerAlgorithm(token);
-      if (algorithm !== "HS256") throw unauthorized(`token algorithm must be HS256, got ${algorithm ?? "none"}`);
+      if (algorithm === null) throw unauthorized("token header is not valid base64url JSON with an alg");
+      if (algorithm !== "HS256") throw unauthorized(`token algorithm must be HS256, got ${algorithm}`);
       const payload = await adminJwt.verify(token, { algorithms: ["HS256"], requiredClaims: ["exp"] });
       if (payload === false) throw unauthorized("token is invalid or expired: its signature, exp or nbf did not check out");
       if (!isAdmin(payload as Record<string, unknown>)) {

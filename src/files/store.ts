@@ -6,6 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Config } from "../config.ts";
 import type { Nats } from "../nats/connection.ts";
+import { readObjectChunks } from "./object-reader.ts";
 
 export interface StoredFile {
   fileHash: string;
@@ -97,9 +98,12 @@ export class FileStore {
   async open(fileHash: string): Promise<OpenedFile> {
     if (this.#config.filesServiceUrl !== null) return this.#fetchExternal(fileHash);
     const bucket = await this.#open();
-    const result = await bucket.get(fileHash);
-    if (result === null) throw new FileNotFoundError();
-    return { body: result.data, contentType: result.info.metadata?.content_type ?? null };
+    const info = await bucket.info(fileHash);
+    if (info === null || info.deleted) throw new FileNotFoundError();
+    return {
+      body: readObjectChunks(this.#nats.jsm, this.#nats.names.filesBucket, info),
+      contentType: info.metadata?.content_type ?? null,
+    };
   }
 
   async #fetchExternal(fileHash: string): Promise<OpenedFile> {

@@ -107,10 +107,16 @@ export async function ensureRowConsumer(nats: Nats, config: Config, jobHash: str
   });
 }
 
-export async function deleteRowConsumer(nats: Nats, jobHash: string): Promise<void> {
+/**
+ * Removes a closed job's row consumer and whatever row messages remain on its subject: the last batch
+ * is acknowledged after the close, and copies of redelivered rows may still wait. Left in the work
+ * stream they would stay forever, since only the job's consumer takes them.
+ */
+export async function removeJobRows(nats: Nats, jobHash: string): Promise<void> {
   try {
     await nats.jsm.consumers.delete(nats.names.workStream, nats.names.rowConsumer(jobHash));
   } catch (error) {
     if (!isApiError(error, JetStreamApiCodes.ConsumerNotFound)) throw error;
   }
+  await nats.jsm.streams.purge(nats.names.workStream, { filter: nats.names.rowSubject(jobHash) });
 }

@@ -2,7 +2,7 @@
 // terminal event, and publishes the terminal event of a failed job.
 import { completeJobIfDone, failJob, findJobByHash, markTerminalEventPublished } from "../db/jobs.ts";
 import type { JobRow } from "../db/schema.ts";
-import { deleteRowConsumer } from "../nats/connection.ts";
+import { removeJobRows } from "../nats/connection.ts";
 import { publishEvent } from "../nats/events.ts";
 import type { WorkerDeps } from "./deps.ts";
 
@@ -16,7 +16,7 @@ export async function closeJobIfDone(deps: WorkerDeps, jobId: number): Promise<b
   deps.logger.info({ job_hash: job.hash, total_rows: job.totalRows, completed: job.completed, failed: job.failed }, "job complete");
   deps.metrics.jobsFinished.inc({ status: "complete" });
   await publishTerminalEvent(deps, job);
-  await deleteRowConsumer(deps.nats, job.hash);
+  await removeJobRows(deps.nats, job.hash);
   return true;
 }
 
@@ -28,7 +28,7 @@ export async function failJobWithEvent(deps: WorkerDeps, jobHash: string, error:
   deps.metrics.jobsFinished.inc({ status: "failed" });
   const job = await findJobByHash(deps.db, jobHash);
   if (job !== null) await publishTerminalEvent(deps, job);
-  await deleteRowConsumer(deps.nats, jobHash);
+  await removeJobRows(deps.nats, jobHash);
 }
 
 /** Publishes the event a final job owes and records that it did; safe to call again. */

@@ -21,6 +21,15 @@ import {
 
 const secured = { security: [{ bearerAuth: [] }], tags: ["batch"] };
 
+/** Job hashes are 24 lowercase hex characters; anything else cannot name a job and is not looked up. */
+const jobHashPattern = /^[0-9a-f]{24}$/;
+
+async function findJob(db: ApiDeps["db"], jobHash: string) {
+  const job = jobHashPattern.test(jobHash) ? await findJobByHash(db, jobHash) : null;
+  if (job === null) throw notFound("job");
+  return job;
+}
+
 function iso(date: Date | null): string | null {
   return date === null ? null : date.toISOString();
 }
@@ -66,6 +75,8 @@ export function batchRoutes(deps: ApiDeps) {
         return { job_hash: job.hash, file_hash: job.fileHash, status: "scheduled" as const };
       },
       {
+        // Parsed as JSON whatever the content type says, so a form body is rejected as invalid JSON.
+        parse: "json",
         body: CreateJobBody,
         response: { 202: CreatedJob, 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 422: ErrorBody },
         detail: { ...secured, summary: "Create a batch job from a file hash" },
@@ -74,8 +85,7 @@ export function batchRoutes(deps: ApiDeps) {
     .get(
       "/locations/batch/:job_hash",
       async ({ params }) => {
-        const job = await findJobByHash(db, params.job_hash);
-        if (job === null) throw notFound("job");
+        const job = await findJob(db, params.job_hash);
         return jobStatusBody(job);
       },
       {
@@ -87,8 +97,7 @@ export function batchRoutes(deps: ApiDeps) {
     .get(
       "/locations/batch/:job_hash/results",
       async ({ params, query }) => {
-        const job = await findJobByHash(db, params.job_hash);
-        if (job === null) throw notFound("job");
+        const job = await findJob(db, params.job_hash);
         if (job.status !== "complete") {
           throw new HttpError(409, `job is ${job.status}: results are served once it is complete`, { status: job.status });
         }
