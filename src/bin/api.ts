@@ -7,8 +7,9 @@ if (config.jwtSecret === null) {
   process.exit(2);
 }
 const services = await openServices(config, "location-batch-api");
-const app = serveApi(services, config.jwtSecret);
+let app: ReturnType<typeof serveApi> | null = null;
 onShutdown(services.logger, async () => {
-  await app.stop();
+  await app?.stop();
   await closeServices(services);
 });
+app = serveApi(services, config.jwtSecret);

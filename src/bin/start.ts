@@ -3,6 +3,7 @@
 import { writeFile } from "node:fs/promises";
 import { signAdminToken } from "../api/auth.ts";
 import { isProduction, localTokenFile } from "../config.ts";
+import type { RunningWorker } from "../worker/worker.ts";
 import { closeServices, configFromEnvironment, onShutdown, openServices, runWorker, serveApi } from "../runtime.ts";
 
 const config = configFromEnvironment();
@@ -13,8 +14,16 @@ if (config.jwtSecret === null && isProduction(config)) {
 const jwtSecret = config.jwtSecret ?? crypto.randomUUID() + crypto.randomUUID();
 
 const services = await openServices(config, "location-batch");
-const worker = await runWorker(services);
-const app = serveApi(services, jwtSecret);
+let worker: RunningWorker | null = null;
+let app: ReturnType<typeof serveApi> | null = null;
+// Registered before anything starts, so a SIGTERM during start-up still shuts down cleanly.
+onShutdown(services.logger, async () => {
+  await app?.stop();
+  await worker?.stop();
+  await closeServices(services);
+});
+worker = await runWorker(services);
+app = serveApi(services, jwtSecret);
 
 if (config.jwtSecret === null) {
   const token = await signAdminToken(jwtSecret);
@@ -24,9 +33,3 @@ if (config.jwtSecret === null) {
   console.log(`(also written to ${localTokenFile}, which \`bun run batch\` reads):\n\n${token}\n`);
 }
 console.log(`API on http://${config.host}:${app.server?.port} (Swagger UI at /swagger)`);
-
-onShutdown(services.logger, async () => {
-  await app.stop();
-  await worker.stop();
-  await closeServices(services);
-});

@@ -1,9 +1,12 @@
 // `bun run worker`: one worker process (file stage, row stage, coordinator, sweeper). Start as many as the load needs.
+import type { RunningWorker } from "../worker/worker.ts";
 import { closeServices, configFromEnvironment, onShutdown, openServices, runWorker } from "../runtime.ts";
 
 const services = await openServices(configFromEnvironment(), "location-batch-worker");
-const worker = await runWorker(services);
+let worker: RunningWorker | null = null;
+// Registered before the worker starts, so a SIGTERM during start-up still shuts down cleanly.
 onShutdown(services.logger, async () => {
-  await worker.stop();
+  await worker?.stop();
   await closeServices(services);
 });
+worker = await runWorker(services);

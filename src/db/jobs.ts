@@ -79,6 +79,20 @@ export async function addCounts(db: Executor, jobId: number, completed: number, 
   return job;
 }
 
+/** Counts one more delivery of the job's file message; `change` of -1 takes back one that was handed over. */
+export async function countFileAttempt(db: Executor, hash: string, change: 1 | -1 = 1): Promise<number> {
+  const [job] = await db
+    .update(jobs)
+    .set({ fileAttempts: sql`${jobs.fileAttempts} + ${change}` })
+    .where(eq(jobs.hash, hash))
+    .returning({ fileAttempts: jobs.fileAttempts });
+  return job?.fileAttempts ?? 0;
+}
+
+export async function markRowsDispatched(db: Executor, hash: string): Promise<void> {
+  await db.update(jobs).set({ rowsDispatchedAt: sql`now()` }).where(eq(jobs.hash, hash));
+}
+
 export async function markTerminalEventPublished(db: Executor, jobId: number): Promise<void> {
   await db.update(jobs).set({ terminalEventAt: sql`now()` }).where(eq(jobs.id, jobId));
 }

@@ -138,6 +138,15 @@ export async function unpublishedRows(db: Executor, jobId: number, limit: number
   return rows.map((row) => row.row);
 }
 
+/** Row numbers of a job, in order, that have no record yet: at most `limit` of them. */
+export async function missingRows(db: Executor, jobId: number, totalRows: number, limit: number): Promise<number[]> {
+  const rows = await db.execute<{ row: number }>(sql`
+    select g::int as "row" from generate_series(1, ${totalRows}::int) as g
+    where not exists (select 1 from job_record r where r.job_id = ${jobId} and r."row" = g)
+    order by g limit ${limit}`);
+  return rows.map((row) => row.row);
+}
+
 /** Marks rows whose events are published; returns only the rows this call marked, so each is counted once. */
 export async function markPublished(db: Executor, jobId: number, rows: number[]): Promise<RecordedOutcome[]> {
   if (rows.length === 0) return [];

@@ -40,6 +40,10 @@ export const jobs = pgTable(
     progressedAt: timestampMs("progressed_at").notNull().default(sql`now()`),
     /** Set once the terminal event (completed or failed) is in the events stream; null means it is owed. */
     terminalEventAt: timestampMs("terminal_event_at"),
+    /** Deliveries of the job's file message that started reading the file. */
+    fileAttempts: integer("file_attempts").notNull().default(0),
+    /** Set once every row message is in the work stream; until then a missing row may still be on its way. */
+    rowsDispatchedAt: timestampMs("rows_dispatched_at"),
   },
   (table) => [
     uniqueIndex("jobs_hash_key").on(table.hash),

@@ -58,7 +58,7 @@ export async function ensureStreams(nats: Nats, config: Config): Promise<void> {
   const { jsm, names } = nats;
   await ensureStream(jsm, {
     name: names.workStream,
-    subjects: [names.fileSubject, names.rowSubjectWildcard],
+    subjects: [names.fileSubjectWildcard, names.rowSubjectWildcard],
     retention: RetentionPolicy.Workqueue,
     storage: StorageType.File,
     duplicate_window: nanos(config.duplicateWindowMs),
@@ -73,18 +73,24 @@ export async function ensureStreams(nats: Nats, config: Config): Promise<void> {
   });
   const fileConsumer = {
     durable_name: names.fileConsumer,
-    filter_subject: names.fileSubject,
+    filter_subject: names.fileSubjectWildcard,
     ack_policy: AckPolicy.Explicit,
     ack_wait: nanos(config.ackWaitMs),
     max_deliver: config.maxDeliveries,
     max_ack_pending: 1000,
   };
   try {
-    await jsm.consumers.info(names.workStream, names.fileConsumer);
-    await jsm.consumers.update(names.workStream, names.fileConsumer, {
-      ack_wait: fileConsumer.ack_wait,
-      max_deliver: fileConsumer.max_deliver,
-    });
+    const existing = await jsm.consumers.info(names.workStream, names.fileConsumer);
+    if (existing.config.filter_subject !== fileConsumer.filter_subject) {
+      // nats-server 2.9 cannot change a consumer's filter, so a consumer of another layout is replaced.
+      await jsm.consumers.delete(names.workStream, names.fileConsumer);
+      await jsm.consumers.add(names.workStream, fileConsumer);
+    } else {
+      await jsm.consumers.update(names.workStream, names.fileConsumer, {
+        ack_wait: fileConsumer.ack_wait,
+        max_deliver: fileConsumer.max_deliver,
+      });
+    }
   } catch (error) {
     if (!isApiError(error, JetStreamApiCodes.ConsumerNotFound)) throw error;
     await jsm.consumers.add(names.workStream, fileConsumer);

@@ -3,7 +3,9 @@
 
 export interface NatsNames {
   workStream: string;
-  fileSubject: string;
+  /** One subject per job's file message, so the sweeper can tell whether a job's message is still waiting. */
+  fileSubject(jobHash: string): string;
+  fileSubjectWildcard: string;
   fileConsumer: string;
   rowSubject(jobHash: string): string;
   rowSubjectWildcard: string;
@@ -18,7 +20,8 @@ export function natsNames(prefix: string, eventSubjectPrefix: string): NatsNames
   const upper = prefix.toUpperCase();
   return {
     workStream: `${upper}_WORK`,
-    fileSubject: `${prefix}.work.files`,
+    fileSubject: (jobHash) => `${prefix}.work.files.${jobHash}`,
+    fileSubjectWildcard: `${prefix}.work.files.*`,
     fileConsumer: `${prefix}_files`,
     rowSubject: (jobHash) => `${prefix}.work.rows.${jobHash}`,
     rowSubjectWildcard: `${prefix}.work.rows.*`,

@@ -2,6 +2,7 @@
 // Each is checked against its schema where it is read, since it crossed a process boundary.
 import { Type, type Static } from "@sinclair/typebox";
 import { Value } from "@sinclair/typebox/value";
+import type { Nats } from "./connection.ts";
 
 export const FileWork = Type.Object({
   job_hash: Type.String(),
@@ -28,6 +29,13 @@ export class MalformedWorkMessageError extends Error {
 
 export function encodeWork(message: FileWork | RowWork): Uint8Array {
   return encoder.encode(JSON.stringify(message));
+}
+
+/** Publishes a job's file message; its message id makes a repeat within the duplicate window a no-op. */
+export async function dispatchFile(nats: Nats, jobHash: string, fileHash: string): Promise<void> {
+  await nats.js.publish(nats.names.fileSubject(jobHash), encodeWork({ job_hash: jobHash, file_hash: fileHash }), {
+    msgID: `file:${jobHash}`,
+  });
 }
 
 function decode(bytes: Uint8Array): unknown {

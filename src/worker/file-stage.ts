@@ -1,7 +1,7 @@
 // The file stage: reads a job's file twice, first to validate it whole and count its rows,
 // then to publish one work message per row on the job's own row subject.
 import type { JsMsg } from "@nats-io/jetstream";
-import { findJobByHash, startJob } from "../db/jobs.ts";
+import { countFileAttempt, findJobByHash, markRowsDispatched, startJob } from "../db/jobs.ts";
 import { FileFetchError, FileNotFoundError } from "../files/store.ts";
 import { describeError } from "../log.ts";
 import { ensureRowConsumer } from "../nats/connection.ts";
@@ -16,6 +16,11 @@ import { retryDelayMs, type WorkerDeps } from "./deps.ts";
 const publishWindow = 512;
 /** How often a long read tells the server the file message is still being worked on. */
 const heartbeatMs = 5000;
+
+/** The worker is shutting down: the file message goes back at once for another worker to take. */
+class ShutdownError extends Error {
+  override readonly name = "ShutdownError";
+}
 
 function heartbeat(msg: JsMsg): () => void {
   const timer = setInterval(() => msg.working(), heartbeatMs);
@@ -36,7 +41,13 @@ async function countRows(deps: WorkerDeps, fileHash: string): Promise<number> {
   return rows;
 }
 
-async function publishRows(deps: WorkerDeps, jobHash: string, fileHash: string, expectedRows: number): Promise<void> {
+async function publishRows(
+  deps: WorkerDeps,
+  jobHash: string,
+  fileHash: string,
+  expectedRows: number,
+  signal: AbortSignal | undefined,
+): Promise<void> {
   const file = await deps.files.open(fileHash);
   const subject = deps.nats.names.rowSubject(jobHash);
   let inFlight: Promise<unknown>[] = [];
@@ -49,6 +60,10 @@ async function publishRows(deps: WorkerDeps, jobHash: string, fileHash: string, 
     if (inFlight.length >= publishWindow) {
       await Promise.all(inFlight);
       inFlight = [];
+      if (signal?.aborted) {
+        await file.body.cancel().catch(() => undefined);
+        throw new ShutdownError(`worker stopped while dispatching row ${row}`);
+      }
     }
   }
   await Promise.all(inFlight);
@@ -57,8 +72,11 @@ async function publishRows(deps: WorkerDeps, jobHash: string, fileHash: string, 
   }
 }
 
-/** Handles one file message; acknowledges it, or asks for a delayed redelivery on a fault worth retrying. */
-export async function handleFileMessage(deps: WorkerDeps, msg: JsMsg): Promise<void> {
+/**
+ * Handles one file message; acknowledges it, or asks for a delayed redelivery on a fault worth retrying.
+ * When `signal` aborts, a fan-out in progress stops and the message goes back for another worker.
+ */
+export async function handleFileMessage(deps: WorkerDeps, msg: JsMsg, signal?: AbortSignal): Promise<void> {
   let work;
   try {
     work = decodeFileWork(msg.data);
@@ -78,6 +96,7 @@ export async function handleFileMessage(deps: WorkerDeps, msg: JsMsg): Promise<v
   const stopHeartbeat = heartbeat(msg);
   const started = performance.now();
   try {
+    await countFileAttempt(deps.db, work.job_hash);
     const totalRows = await countRows(deps, work.file_hash);
     await ensureRowConsumer(deps.nats, deps.config, work.job_hash);
     const processing = await startJob(deps.db, work.job_hash, totalRows);
@@ -87,7 +106,8 @@ export async function handleFileMessage(deps: WorkerDeps, msg: JsMsg): Promise<v
     }
     await publishEvent(deps.nats, "started", { job_hash: work.job_hash, file_hash: work.file_hash });
     log.info({ total_rows: totalRows }, "file validated, dispatching rows");
-    await publishRows(deps, work.job_hash, work.file_hash, totalRows);
+    await publishRows(deps, work.job_hash, work.file_hash, totalRows, signal);
+    await markRowsDispatched(deps.db, work.job_hash);
     log.info({ total_rows: totalRows, seconds: (performance.now() - started) / 1000 }, "rows dispatched");
     deps.metrics.stageSeconds.observe({ stage: "file" }, (performance.now() - started) / 1000);
     msg.ack();
@@ -100,6 +120,12 @@ export async function handleFileMessage(deps: WorkerDeps, msg: JsMsg): Promise<v
 
 async function settleFileFailure(deps: WorkerDeps, msg: JsMsg, jobHash: string, error: unknown): Promise<void> {
   const log = deps.logger.child({ job_hash: jobHash });
+  if (error instanceof ShutdownError) {
+    log.info({ reason: error.message }, "file handed back at shutdown");
+    await countFileAttempt(deps.db, jobHash, -1).catch(() => undefined);
+    msg.nak();
+    return;
+  }
   if (error instanceof FileFormatError || error instanceof FileNotFoundError) {
     await failJobWithEvent(deps, jobHash, error.message);
     msg.ack();

@@ -156,12 +156,42 @@ export async function handleRowMessages(deps: WorkerDeps, job: JobRef, messages:
   }
   if (works.length === 0) return;
 
+  // A batch slowed by a Postgres restart keeps its messages from being delivered to another worker meanwhile.
+  const heartbeat = setInterval(() => {
+    for (const msg of accepted) msg.working();
+  }, Math.max(1000, deps.config.ackWaitMs / 3));
   try {
     await recordBatch(deps, job, works);
     for (const msg of accepted) msg.ack();
     deps.metrics.stageSeconds.observe({ stage: "row_batch" }, (performance.now() - started) / 1000);
   } catch (error) {
     await retryOrGiveUp(deps, job, accepted, works, error);
+  } finally {
+    clearInterval(heartbeat);
+  }
+}
+
+/** The record of a row given up after `tries`: failed, with its value when the value can be stored. */
+export function givenUpRow(row: number, value: string, tries: number): RowWork {
+  return { row, kind: "invalid", value, error: `row could not be processed after ${tries} tries` };
+}
+
+/**
+ * Records a row on its last delivery, alone, since it may succeed where its batch did not. Failing
+ * that, it is recorded as failed, and failing that too (the value itself may be what the database
+ * rejects) as failed without its value.
+ */
+async function recordAlone(deps: WorkerDeps, job: JobRef, work: RowWork, tries: number): Promise<void> {
+  try {
+    await recordBatch(deps, job, [work]);
+    return;
+  } catch (error) {
+    deps.logger.warn({ job_hash: job.hash, row: work.row, err: describeError(error) }, "row failed alone too, recording it as failed");
+  }
+  try {
+    await recordBatch(deps, job, [givenUpRow(work.row, work.value, tries)]);
+  } catch {
+    await recordBatch(deps, job, [givenUpRow(work.row, "", tries)]);
   }
 }
 
@@ -180,16 +210,10 @@ async function retryOrGiveUp(deps: WorkerDeps, job: JobRef, messages: JsMsg[], w
     }
     deps.logger.error({ job_hash: job.hash, row: work.row, attempt: delivery, err: reason }, "row gave up after its last delivery");
     try {
-      // Alone, the row may succeed where its batch did not; if not, it is recorded as failed.
-      try {
-        await recordBatch(deps, job, [work]);
-      } catch {
-        const givenUp: RowWork = { row: work.row, kind: "invalid", value: work.value, error: `row could not be processed after ${delivery} tries` };
-        await recordBatch(deps, job, [givenUp]);
-      }
+      await recordAlone(deps, job, work, delivery);
       msg.ack();
     } catch (recordError) {
-      // Left unacknowledged, the message is not delivered again; see the TODO in sweeper.ts.
+      // Left unacknowledged, the message is not delivered again; the sweeper records the row as failed.
       deps.logger.error({ job_hash: job.hash, row: work.row, err: describeError(recordError) }, "could not record a given-up row");
     }
   }

@@ -1,15 +1,76 @@
 // The sweeper: finds jobs that a crash left behind and drives them on. Every worker runs it;
-// each action is idempotent, so several sweepers at once do no harm.
-import { jobsDoneButOpen, jobsOwingTerminalEvent, stalledProcessingJobs, staleScheduledJobs } from "../db/jobs.ts";
+// each action is idempotent, so several sweepers at once do no harm. A job is looked at once its
+// counts have not moved for STALLED_JOB_SECONDS (a scheduled job, once it is that old).
+import { JetStreamApiCodes } from "@nats-io/jetstream";
+import {
+  findJobByHash,
+  jobsDoneButOpen,
+  jobsOwingTerminalEvent,
+  stalledProcessingJobs,
+  staleScheduledJobs,
+} from "../db/jobs.ts";
+import type { JobRow } from "../db/schema.ts";
 import { describeError } from "../log.ts";
+import { isApiError } from "../nats/connection.ts";
 import { publishEvent } from "../nats/events.ts";
-import { encodeWork } from "../nats/work-messages.ts";
-import { closeJobIfDone, publishTerminalEvent } from "./coordinator.ts";
+import { dispatchFile } from "../nats/work-messages.ts";
+import { closeJobIfDone, failJobWithEvent, publishTerminalEvent } from "./coordinator.ts";
 import type { WorkerDeps } from "./deps.ts";
+import { recordMissingRows } from "./missing-rows.ts";
 import { settleUnpublishedRows } from "./row-stage.ts";
 
 /** A terminal event not confirmed after this long was lost to a crash between the close and the publish. */
 const terminalEventGraceMs = 10_000;
+
+/** Whether the job's file message is still in the work stream, waiting or being read. */
+async function fileMessageWaiting(deps: WorkerDeps, jobHash: string): Promise<boolean> {
+  const { jsm, names } = deps.nats;
+  try {
+    return (await jsm.streams.getMessage(names.workStream, { last_by_subj: names.fileSubject(jobHash) })) !== null;
+  } catch (error) {
+    if (isApiError(error, JetStreamApiCodes.NoMessageFound)) return false;
+    throw error;
+  }
+}
+
+/** Whether no row message of the job is waiting or held by a worker: what is unrecorded now was given up. */
+async function rowConsumerIdle(deps: WorkerDeps, jobHash: string): Promise<boolean> {
+  const { jsm, names } = deps.nats;
+  try {
+    const info = await jsm.consumers.info(names.workStream, names.rowConsumer(jobHash));
+    return info.num_pending === 0 && info.num_ack_pending === 0;
+  } catch (error) {
+    if (isApiError(error, JetStreamApiCodes.ConsumerNotFound)) return true;
+    throw error;
+  }
+}
+
+/** Drives on one processing job whose counts stopped moving. */
+async function reviveStalledJob(deps: WorkerDeps, stalled: JobRow): Promise<void> {
+  const log = deps.logger.child({ job_hash: stalled.hash });
+  const settled = await settleUnpublishedRows(deps, { id: stalled.id, hash: stalled.hash });
+  if (settled > 0) log.warn({ rows: settled }, "published the events of rows a crash left unpublished");
+  // Settling may have completed the job.
+  const job = await findJobByHash(deps.db, stalled.hash);
+  if (job === null || job.status !== "processing") return;
+  if (job.rowsDispatchedAt === null) {
+    // The fan-out stopped part way. While the file message waits, a worker takes it up again.
+    if (await fileMessageWaiting(deps, job.hash)) {
+      if (job.fileAttempts < deps.config.maxDeliveries) return;
+      const error = `file could not be read and dispatched: the worker reading it stopped ${job.fileAttempts} times`;
+      log.error({ attempts: job.fileAttempts }, "failing a job whose file stage kept stopping");
+      await failJobWithEvent(deps, job.hash, error);
+      return;
+    }
+    log.warn("dispatching the file of a job whose file message was lost mid fan-out");
+    await dispatchFile(deps.nats, job.hash, job.fileHash);
+    return;
+  }
+  if (await rowConsumerIdle(deps, job.hash)) {
+    const recorded = await recordMissingRows(deps, job);
+    if (recorded > 0) log.warn({ rows: recorded }, "recorded rows the server gave up on as failed");
+  }
+}
 
 export async function sweep(deps: WorkerDeps): Promise<void> {
   for (const job of await jobsDoneButOpen(deps.db)) {
@@ -20,28 +81,16 @@ export async function sweep(deps: WorkerDeps): Promise<void> {
     deps.logger.warn({ job_hash: job.hash, status: job.status }, "publishing a terminal event that was owed");
     await publishTerminalEvent(deps, job);
   }
-  const stale = await staleScheduledJobs(deps.db, deps.config.stalledJobMs);
-  if (stale.length > 0) {
-    const { nats } = deps;
-    const info = await nats.jsm.consumers.info(nats.names.workStream, nats.names.fileConsumer);
-    // With no file message waiting or in progress anywhere, a scheduled job's message was lost.
-    if (info.num_pending === 0 && info.num_ack_pending === 0) {
-      for (const job of stale) {
-        deps.logger.warn({ job_hash: job.hash }, "dispatching the file of a job whose file message was lost");
-        // The API may have failed before the scheduled event too; if it did not, the stream drops this copy.
-        await publishEvent(nats, "scheduled", { job_hash: job.hash, file_hash: job.fileHash });
-        await nats.js.publish(nats.names.fileSubject, encodeWork({ job_hash: job.hash, file_hash: job.fileHash }), {
-          msgID: `file:${job.hash}`,
-        });
-      }
-    }
+  for (const job of await staleScheduledJobs(deps.db, deps.config.stalledJobMs)) {
+    if (await fileMessageWaiting(deps, job.hash)) continue;
+    deps.logger.warn({ job_hash: job.hash }, "dispatching the file of a job whose file message was lost");
+    // The API may have failed before the scheduled event too; if it did not, the stream drops this copy.
+    await publishEvent(deps.nats, "scheduled", { job_hash: job.hash, file_hash: job.fileHash });
+    await dispatchFile(deps.nats, job.hash, job.fileHash);
   }
   for (const job of await stalledProcessingJobs(deps.db, deps.config.stalledJobMs)) {
-    const settled = await settleUnpublishedRows(deps, { id: job.id, hash: job.hash });
-    if (settled > 0) deps.logger.warn({ job_hash: job.hash, rows: settled }, "published the events of rows a crash left unpublished");
+    await reviveStalledJob(deps, job);
   }
-  // TODO: a row whose message the server gave up on before any delivery recorded it leaves its job
-  // processing. The sweeper should read that row from the file again and record it as failed.
 }
 
 /** Runs the sweeper every `intervalMs` until the signal aborts; a failed sweep is logged and tried again. */

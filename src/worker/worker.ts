@@ -26,7 +26,7 @@ export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
   const fileLoop = (async () => {
     for await (const msg of fileMessages) {
       // Files are read side by side, so a small file is not held up by the fan-out of a large one.
-      const task = handleFileMessage(deps, msg)
+      const task = handleFileMessage(deps, msg, abort.signal)
         .catch((error: unknown) => {
           logger.error({ err: describeError(error) }, "file message handler failed");
           msg.nak(5000);

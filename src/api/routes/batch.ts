@@ -5,7 +5,7 @@ import { countRecords, resultsPage } from "../../db/records.ts";
 import type { JobRow } from "../../db/schema.ts";
 import { describeError } from "../../log.ts";
 import { publishEvent } from "../../nats/events.ts";
-import { encodeWork } from "../../nats/work-messages.ts";
+import { dispatchFile } from "../../nats/work-messages.ts";
 import type { ApiDeps } from "../deps.ts";
 import { HttpError, notFound } from "../errors.ts";
 import {
@@ -62,9 +62,7 @@ export function batchRoutes(deps: ApiDeps) {
         const log = logger.child({ job_hash: job.hash });
         try {
           await publishEvent(nats, "scheduled", { job_hash: job.hash, file_hash: job.fileHash });
-          await nats.js.publish(nats.names.fileSubject, encodeWork({ job_hash: job.hash, file_hash: job.fileHash }), {
-            msgID: `file:${job.hash}`,
-          });
+          await dispatchFile(nats, job.hash, job.fileHash);
         } catch (error) {
           // The job is recorded; the sweeper dispatches a scheduled job whose file message never arrived.
           log.error({ err: describeError(error) }, "could not dispatch the job now; the sweeper will");
