@@ -1,6 +1,7 @@
 // The HTTP API in-process (app.handle): token rules, request validation, statuses and shapes.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createApp } from "../src/api/app.ts";
+import { closeDatabase, connectDatabase } from "../src/db/client.ts";
 import { insertJob } from "../src/db/jobs.ts";
 import { createHarness, testSecret, type Harness } from "./support/harness.ts";
 import { adminToken, now, signToken, unsignedToken } from "./support/tokens.ts";
@@ -248,5 +249,18 @@ describe("swagger", () => {
       expect(document.paths[path]).toBeDefined();
     }
     expect(document.paths["/locations/batch"]?.post?.security).toEqual([{ bearerAuth: [] }]);
+  });
+});
+
+describe("dependency outage", () => {
+  test("unreachable Postgres gets 503, not 500", async () => {
+    const unreachable = connectDatabase("postgres://postgres@127.0.0.1:1/none", 1);
+    const outageApp = createApp({ ...harness, db: unreachable, jwtSecret: testSecret });
+    const response = await outageApp.handle(
+      new Request("http://localhost/locations/batch/0123456789abcdef01234567", { headers: { authorization: `Bearer ${token}` } }),
+    );
+    expect(response.status).toBe(503);
+    expect(response.headers.get("retry-after")).toBe("5");
+    await closeDatabase(unreachable);
   });
 });

@@ -5,7 +5,7 @@ import { Elysia } from "elysia";
 import { describeError } from "../log.ts";
 import { adminGuard } from "./auth.ts";
 import type { ApiDeps } from "./deps.ts";
-import { HttpError } from "./errors.ts";
+import { HttpError, isDependencyOutage } from "./errors.ts";
 import { batchRoutes } from "./routes/batch.ts";
 import { fileRoutes } from "./routes/files.ts";
 import { opsRoutes } from "./routes/ops.ts";
@@ -53,6 +53,12 @@ export function createApp(deps: ApiDeps) {
           set.status = 400;
           return { error: (error as Error).message };
         default: {
+          if (isDependencyOutage(error)) {
+            logger.warn({ err: describeError(error), path: new URL(request.url).pathname }, "request failed while a dependency is down");
+            set.status = 503;
+            set.headers["retry-after"] = "5";
+            return { error: "Postgres or NATS is not answering; try again in a few seconds" };
+          }
           // JSON.parse overflows the stack on a body nested tens of thousands deep.
           if (error instanceof RangeError) {
             set.status = 400;
