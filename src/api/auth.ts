@@ -48,6 +48,7 @@ export function adminGuard(secret: string, isPublic: (path: string) => boolean) 
       if (algorithm !== "HS256") throw unauthorized(`token algorithm must be HS256, got ${algorithm}`);
       const payload = await adminJwt.verify(token, { algorithms: ["HS256"], requiredClaims: ["exp"] });
       if (payload === false) throw unauthorized("token is invalid or expired: its signature, exp or nbf did not check out");
+      if (!Number.isFinite(payload.exp)) throw unauthorized("token exp must be a finite number of seconds");
       if (!isAdmin(payload as Record<string, unknown>)) {
         throw new HttpError(403, 'token is valid but not an admin\'s: it needs role "admin" or "admin" in roles');
       }

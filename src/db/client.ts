@@ -38,8 +38,10 @@ export async function ensureDatabaseExists(databaseUrl: string): Promise<void> {
       try {
         await admin.unsafe(`create database "${name.replaceAll('"', '""')}"`);
       } catch (error) {
-        // Another process created it between the check and the create.
-        if ((error as { code?: string }).code !== "42P04") throw error;
+        // Another process created it between the check and the create: Postgres says 42P04, or 23505
+        // when the two creates ran at the same moment.
+        const code = (error as { code?: string }).code;
+        if (code !== "42P04" && code !== "23505") throw error;
       }
     }
   } finally {

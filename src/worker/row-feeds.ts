@@ -23,14 +23,38 @@ export class RowFeeds {
   #running = 0;
   #stopped = false;
   #wake: (() => void) | null = null;
+  #refreshing: Promise<void> | null = null;
+  #refreshAgain = false;
   readonly #inFlight = new Set<Promise<void>>();
 
   constructor(deps: WorkerDeps) {
     this.#deps = deps;
   }
 
-  /** Brings the set of feeds in line with the jobs the database says are processing. */
-  async refresh(): Promise<void> {
+  /**
+   * Brings the set of feeds in line with the jobs the database says are processing. Calls never
+   * overlap: two at once could open two consumers for one job, one of them never drained. A call
+   * made while one runs waits for it and then runs once more.
+   */
+  refresh(): Promise<void> {
+    if (this.#refreshing !== null) {
+      this.#refreshAgain = true;
+      return this.#refreshing;
+    }
+    this.#refreshing = (async () => {
+      try {
+        do {
+          this.#refreshAgain = false;
+          await this.#refreshOnce();
+        } while (this.#refreshAgain && !this.#stopped);
+      } finally {
+        this.#refreshing = null;
+      }
+    })();
+    return this.#refreshing;
+  }
+
+  async #refreshOnce(): Promise<void> {
     const active = new Set(await activeJobHashes(this.#deps.db));
     for (const hash of active) {
       if (!this.#feeds.has(hash)) await this.#open(hash);
