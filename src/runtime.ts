@@ -8,6 +8,7 @@ import { FileStore } from "./files/store.ts";
 import { createLogger, describeError, type Logger } from "./log.ts";
 import { createMetrics, type Metrics } from "./metrics.ts";
 import { connectNats, ensureStreams, type Nats } from "./nats/connection.ts";
+import { retryWhileUnavailable } from "./outage.ts";
 import { loadEmbeddedResolver } from "./resolver/index.ts";
 import { startWorker, type RunningWorker } from "./worker/worker.ts";
 
@@ -27,13 +28,31 @@ export function configFromEnvironment(): Config {
   return loadConfig(process.env);
 }
 
-/** Migrates the database, connects to Postgres and NATS, and creates or updates the streams. */
+/** Logs an error that escaped every handler as one fatal JSON line, then exits, so a crash is never silent. */
+function logCrashes(logger: Logger): void {
+  const crash = (kind: string) => (error: unknown) => {
+    logger.fatal({ err: describeError(error), stack: error instanceof Error ? error.stack : undefined }, kind);
+    process.exit(1);
+  };
+  process.on("uncaughtException", crash("uncaught exception, exiting"));
+  process.on("unhandledRejection", crash("unhandled promise rejection, exiting"));
+}
+
+/**
+ * Migrates the database, connects to Postgres and NATS, and creates or updates the streams. Each step
+ * is tried again while Postgres or NATS is not answering, so processes may start before the servers do.
+ */
 export async function openServices(config: Config, name: string): Promise<Services> {
   const logger = createLogger(config.logLevel, name);
-  await migrateDatabase(config.databaseUrl);
+  logCrashes(logger);
+  const waitFor = <T>(what: string, step: () => Promise<T>) =>
+    retryWhileUnavailable(what, step, (error, delayMs) =>
+      logger.warn({ err: describeError(error), retry_in_ms: delayMs }, `${what} failed, retrying`),
+    );
+  await waitFor("database migration", () => migrateDatabase(config.databaseUrl));
   const db = connectDatabase(config.databaseUrl);
-  const nats = await connectNats(config, name);
-  await ensureStreams(nats, config);
+  const nats = await waitFor("NATS connection", () => connectNats(config, name));
+  await waitFor("stream set-up", () => ensureStreams(nats, config));
   return { config, logger, db, nats, files: new FileStore(config, nats), metrics: createMetrics() };
 }
 
@@ -60,7 +79,11 @@ export async function runWorker(services: Services): Promise<RunningWorker> {
   services.logger.info({ seconds: Number(((performance.now() - started) / 1000).toFixed(2)) }, "gazetteer loaded");
   const locationIds = new LocationIdCache(services.config.redisUrl, services.logger);
   await locationIds.connect(services.db, services.config.natsPrefix);
-  const worker = await startWorker({ ...services, resolver, locationIds });
+  const worker = await retryWhileUnavailable(
+    "worker start",
+    () => startWorker({ ...services, resolver, locationIds }),
+    (error, delayMs) => services.logger.warn({ err: describeError(error), retry_in_ms: delayMs }, "worker start failed, retrying"),
+  );
   return {
     async stop() {
       await worker.stop();
