@@ -149,38 +149,84 @@ describe("stranded jobs", () => {
 });
 
 describe("shutdown", () => {
-  test("worker process exits cleanly on SIGTERM", async () => {
-    const { harness } = await setUp({}, false);
-    const { config } = harness;
-    const child = Bun.spawn(["bun", "run", "src/bin/worker.ts"], {
-      cwd: new URL("..", import.meta.url).pathname,
-      env: {
-        ...process.env,
-        DATABASE_URL: config.databaseUrl,
-        NATS_URL: config.natsUrl,
-        REDIS_URL: config.redisUrl,
-        JWT_SECRET: testSecret,
-        NATS_PREFIX: config.natsPrefix,
-        EVENT_SUBJECT_PREFIX: config.eventSubjectPrefix,
-        LOG_LEVEL: "info",
-      },
-      stdout: "pipe",
-      stderr: "pipe",
-    });
-    cleanups.push(async () => child.kill("SIGKILL"));
-
-    const reader = child.stdout.getReader();
-    let output = "";
-    const deadline = Date.now() + 30_000;
-    while (!output.includes("worker started") && Date.now() < deadline) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      output += new TextDecoder().decode(value);
+  test("worker stopped mid-job leaves nothing half-written", async () => {
+    const { harness, client, worker } = await setUp({ ROW_BATCH_SIZE: "100" });
+    const rows = Array.from({ length: 20_000 }, (_, index) => (index % 7 === 0 ? "Qxzv Nowhere" : "Paris")).join("\n");
+    const jobHash = await client.createJob(await client.upload(rows, "text/csv"));
+    const deadline = Date.now() + 60_000;
+    while (Date.now() < deadline) {
+      const status = await client.status(jobHash);
+      if (status.completed + status.failed >= 2000) break;
+      await Bun.sleep(50);
     }
-    expect(output).toContain("worker started");
 
-    child.kill("SIGTERM");
-    const exitCode = await Promise.race([child.exited, Bun.sleep(35_000).then(() => "timed out")]);
-    expect(exitCode).toBe(0);
-  }, 90_000);
+    await worker!.stop();
+
+    const [job] = await harness.db.$client`select id, completed, failed, status from jobs where hash = ${jobHash}`;
+    const [records] = await harness.db.$client`
+      select count(*)::int as recorded, count(*) filter (where not published)::int as unpublished
+      from job_record where job_id = ${job!.id}`;
+    expect(job!.status).toBe("processing");
+    expect(records!.unpublished).toBe(0);
+    expect(records!.recorded).toBe(job!.completed + job!.failed);
+    // Messages the worker held unprocessed were handed back (nak), so the next pull gets them at once,
+    // marked redelivered; one it had dropped would come back only after the ack wait.
+    const { jsm, js, names } = harness.nats;
+    const held = (await jsm.consumers.info(names.workStream, names.rowConsumer(jobHash))).num_ack_pending;
+    const consumer = await js.consumers.get(names.workStream, names.rowConsumer(jobHash));
+    let redelivered = 0;
+    for await (const msg of await consumer.fetch({ max_messages: held + 100, expires: 1000 })) {
+      if (msg.redelivered) redelivered += 1;
+      msg.nak();
+    }
+    expect(redelivered).toBe(held);
+
+    const replacement = await startTestWorker(harness);
+    cleanups.push(() => replacement.stop());
+    const final = await client.waitForEnd(jobHash, 120_000);
+    expect(final.status).toBe("complete");
+    expect(final.completed + final.failed).toBe(20_000);
+    expect(outcomeRows(await storedEvents(harness, jobHash))).toEqual(Array.from({ length: 20_000 }, (_, index) => index + 1));
+  }, 180_000);
+
+  for (const [entry, ready] of [
+    ["src/bin/worker.ts", "worker started"],
+    ["src/bin/api.ts", "api listening"],
+  ] as const) {
+    test(`${entry} exits cleanly on SIGTERM`, async () => {
+      const { harness } = await setUp({}, false);
+      const { config } = harness;
+      const child = Bun.spawn(["bun", "run", entry], {
+        cwd: new URL("..", import.meta.url).pathname,
+        env: {
+          ...process.env,
+          DATABASE_URL: config.databaseUrl,
+          NATS_URL: config.natsUrl,
+          REDIS_URL: config.redisUrl,
+          JWT_SECRET: testSecret,
+          NATS_PREFIX: config.natsPrefix,
+          EVENT_SUBJECT_PREFIX: config.eventSubjectPrefix,
+          PORT: "0",
+          LOG_LEVEL: "info",
+        },
+        stdout: "pipe",
+        stderr: "pipe",
+      });
+      cleanups.push(async () => child.kill("SIGKILL"));
+
+      const reader = child.stdout.getReader();
+      let output = "";
+      const deadline = Date.now() + 30_000;
+      while (!output.includes(ready) && Date.now() < deadline) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        output += new TextDecoder().decode(value);
+      }
+      expect(output).toContain(ready);
+
+      child.kill("SIGTERM");
+      const exitCode = await Promise.race([child.exited, Bun.sleep(35_000).then(() => "timed out")]);
+      expect(exitCode).toBe(0);
+    }, 90_000);
+  }
 });

@@ -1,6 +1,7 @@
 // The worker's row intake: one pull consumer per active job, each filling a buffer, and a
 // scheduler that takes a batch from each job in turn, so a small job is never queued behind a big one.
-import type { ConsumerMessages, JsMsg } from "@nats-io/jetstream";
+import { JetStreamApiCodes, type Consumer, type JsMsg } from "@nats-io/jetstream";
+import { isApiError } from "../nats/connection.ts";
 import { activeJobHashes, findJobByHash } from "../db/jobs.ts";
 import { describeError } from "../log.ts";
 import type { WorkerDeps } from "./deps.ts";
@@ -8,12 +9,23 @@ import { handleRowMessages, type JobRef } from "./row-stage.ts";
 
 interface Feed {
   job: JobRef;
-  messages: ConsumerMessages;
   buffer: JsMsg[];
+  closed: boolean;
+  /** The loop that pulls the job's messages; it ends at most `fetchExpiresMs` after the feed closes. */
+  pump: Promise<void>;
 }
 
 /** Row batches one worker process records at once: one resolves while another waits on Postgres. */
 const concurrentBatches = 2;
+/**
+ * How long one pull waits for a full batch. Pulls are bounded rather than continuous so that a
+ * stopping worker has no pull left open: a message the server sent to a pull nobody reads anymore
+ * would wait out the ack wait before anyone else got it. It is also the longest a job's last,
+ * partial batch waits. 1 s is the client's minimum.
+ */
+const fetchExpiresMs = 1000;
+/** Messages one feed holds before it stops pulling, in batches. */
+const bufferedBatches = 2;
 
 export class RowFeeds {
   readonly #deps: WorkerDeps;
@@ -26,6 +38,8 @@ export class RowFeeds {
   #refreshing: Promise<void> | null = null;
   #refreshAgain = false;
   readonly #inFlight = new Set<Promise<void>>();
+  /** Pumps of closed feeds, still finishing their last pull. */
+  readonly #closing = new Set<Promise<void>>();
 
   constructor(deps: WorkerDeps) {
     this.#deps = deps;
@@ -76,18 +90,40 @@ export class RowFeeds {
       this.#deps.logger.debug({ job_hash: hash, err: describeError(error) }, "row consumer not ready yet");
       return;
     }
-    if (this.#feeds.has(hash)) return;
-    const feed: Feed = { job: { id: job.id, hash }, buffer: [], messages: null as unknown as ConsumerMessages };
-    feed.messages = await consumer.consume({
-      max_messages: config.rowBatchSize * 2,
-      callback: (msg) => {
-        feed.buffer.push(msg);
-        this.#wake?.();
-      },
-    });
+    // The worker may have stopped, or another call opened this feed, while this one waited.
+    if (this.#stopped || this.#feeds.has(hash)) return;
+    const feed: Feed = { job: { id: job.id, hash }, buffer: [], closed: false, pump: Promise.resolve() };
+    feed.pump = this.#pump(feed, consumer);
     this.#feeds.set(hash, feed);
     this.#order.push(hash);
     this.#deps.logger.debug({ job_hash: hash }, "pulling rows");
+  }
+
+  /** Pulls a job's messages into its feed's buffer, a bounded pull at a time, until the feed closes. */
+  async #pump(feed: Feed, consumer: Consumer): Promise<void> {
+    const batchSize = this.#deps.config.rowBatchSize;
+    while (!feed.closed) {
+      if (feed.buffer.length >= batchSize * bufferedBatches) {
+        await Bun.sleep(20);
+        continue;
+      }
+      try {
+        const messages = await consumer.fetch({ max_messages: batchSize, expires: fetchExpiresMs });
+        for await (const msg of messages) {
+          // A message that arrives after the feed closed goes straight back for another worker.
+          if (feed.closed) {
+            msg.nak();
+            continue;
+          }
+          feed.buffer.push(msg);
+          this.#wake?.();
+        }
+      } catch (error) {
+        if (isApiError(error, JetStreamApiCodes.ConsumerNotFound) || feed.closed) return;
+        this.#deps.logger.warn({ job_hash: feed.job.hash, err: describeError(error) }, "pulling rows failed, retrying");
+        await Bun.sleep(fetchExpiresMs);
+      }
+    }
   }
 
   close(hash: string): void {
@@ -95,9 +131,11 @@ export class RowFeeds {
     if (!feed) return;
     this.#feeds.delete(hash);
     this.#order = this.#order.filter((name) => name !== hash);
-    feed.messages.stop();
+    feed.closed = true;
     // Messages still buffered go back to the server at once rather than after the ack wait.
-    for (const msg of feed.buffer) msg.nak();
+    for (const msg of feed.buffer.splice(0)) msg.nak();
+    this.#closing.add(feed.pump);
+    void feed.pump.finally(() => this.#closing.delete(feed.pump));
   }
 
   #takeBatch(): { feed: Feed; messages: JsMsg[] } | null {
@@ -135,7 +173,7 @@ export class RowFeeds {
         });
       this.#inFlight.add(task);
     }
-    await Promise.all(this.#inFlight);
+    await Promise.all([...this.#inFlight, ...this.#closing]);
   }
 
   /** Stops pulling, hands buffered messages back, and lets in-flight batches finish. */
