@@ -7,7 +7,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { signAdminToken } from "../src/api/auth.ts";
-import { ApiClient, waitForHealthy } from "./chaos/api-client.ts";
+import { ApiClient } from "./chaos/api-client.ts";
 import {
   checkCompletedEvent,
   checkEventOrder,
@@ -22,8 +22,9 @@ import {
 import { ChaosEnvironment } from "./chaos/environment.ts";
 import { describeFaults, injectFaults, type Fault, type FaultOutcome } from "./chaos/faults.ts";
 import { buildInputFile } from "./chaos/input.ts";
-import { sleep, type Child } from "./chaos/processes.ts";
 import { describeProgress, elapsed, jobProgress, watchJob, type JobWatch } from "./chaos/watch.ts";
+import { integerOption, UsageError } from "./support/options.ts";
+import { sleep, waitForHealthy, type Child } from "./support/processes.ts";
 
 const repoRoot = new URL("..", import.meta.url).pathname;
 const defaultRows = 40_000;
@@ -35,10 +36,6 @@ const natsDownMs = 1000;
 const startupTimeoutMs = 60_000;
 /** The sweeper publishes a terminal event lost to a crash about 10 to 15 s after the job closed. */
 const terminalEventWaitMs = 30_000;
-
-class UsageError extends Error {
-  override readonly name = "UsageError";
-}
 
 interface Options {
   rows: number;
@@ -52,10 +49,7 @@ function parseOptions(argv: string[]): Options {
   } catch (error) {
     throw new UsageError(`${(error as Error).message}; usage: bun run chaos [--rows N] [--timeout SECONDS]`);
   }
-  const rows = values.rows === undefined ? defaultRows : Number(values.rows);
-  if (!Number.isInteger(rows) || rows < 1 || rows > 5_000_000) {
-    throw new UsageError(`--rows must be an integer from 1 to 5000000, got "${values.rows}"`);
-  }
+  const rows = integerOption("rows", values.rows, defaultRows, 1, 5_000_000);
   const timeoutSeconds = values.timeout === undefined ? defaultTimeoutSeconds : Number(values.timeout);
   if (!Number.isInteger(timeoutSeconds) || timeoutSeconds < 10 || timeoutSeconds > 3600) {
     throw new UsageError(`--timeout must be a whole number of seconds from 10 to 3600, got "${values.timeout}"`);
@@ -143,7 +137,7 @@ async function run(options: Options, env: ChaosEnvironment): Promise<boolean> {
   await env.startNats();
   console.log(`nats-server pid ${env.nats.pid} on ${env.nats.url}, store ${env.storeDir}`);
   const api = env.startApi();
-  await waitForHealthy(env.apiUrl, startupTimeoutMs);
+  await waitForHealthy(env.apiUrl, { timeoutMs: startupTimeoutMs });
   console.log(`api pid ${api.pid} on ${env.apiUrl}, database ${env.name}`);
   for (let index = 0; index < workerCount; index += 1) {
     const worker = env.startWorker();

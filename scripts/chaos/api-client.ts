@@ -57,20 +57,3 @@ export class ApiClient {
     return count;
   }
 }
-
-/** Waits for GET /health to return 200, or throws after `timeoutMs`. These requests are not counted. */
-export async function waitForHealthy(baseUrl: string, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  let last = "no response";
-  while (Date.now() < deadline) {
-    try {
-      const response = await fetch(`${baseUrl}/health`, { signal: AbortSignal.timeout(2000) });
-      if (response.status === 200) return;
-      last = `${response.status} ${await response.text()}`;
-    } catch (error) {
-      last = String(error);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 250));
-  }
-  throw new Error(`GET ${baseUrl}/health did not return 200 within ${timeoutMs} ms; last: ${last}`);
-}

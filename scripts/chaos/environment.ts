@@ -3,18 +3,9 @@
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import Redis from "ioredis";
-import postgres from "postgres";
-import { Child, freePort, NatsServer } from "./processes.ts";
-
-const postgresAdminUrl = "postgres://postgres@127.0.0.1:5432/postgres";
-const redisUrl = "redis://127.0.0.1:6379";
-const redisScanCount = 1000;
-const maxRedisScanRounds = 100_000;
-
-function randomHex(bytes: number): string {
-  return Array.from(crypto.getRandomValues(new Uint8Array(bytes)), (byte) => byte.toString(16).padStart(2, "0")).join("");
-}
+import { connectPostgresAdmin, databaseUrl, deleteRedisKeys, dropDatabase, randomHex, serviceEnvironment } from "../support/environment.ts";
+import { Child, freePort } from "../support/processes.ts";
+import { NatsServer } from "./nats-server.ts";
 
 export class ChaosEnvironment {
   /** NATS_PREFIX, the database name and the Redis key prefix. */
@@ -26,7 +17,7 @@ export class ChaosEnvironment {
   readonly storeDir = join(this.workDir, "nats-store");
   readonly nats: NatsServer;
   readonly workers: Child[] = [];
-  readonly admin = postgres(postgresAdminUrl, { max: 1, onnotice: () => {}, connect_timeout: 10 });
+  readonly admin = connectPostgresAdmin();
   #api: Child | null = null;
   #workersStarted = 0;
   #cleanup: Promise<boolean> | null = null;
@@ -38,7 +29,7 @@ export class ChaosEnvironment {
   }
 
   get databaseUrl(): string {
-    return `postgres://postgres@127.0.0.1:5432/${this.name}`;
+    return databaseUrl(this.name);
   }
 
   get apiUrl(): string {
@@ -54,14 +45,13 @@ export class ChaosEnvironment {
     return {
       PATH: process.env.PATH ?? "/usr/local/bin:/usr/bin:/bin",
       HOME: process.env.HOME ?? this.workDir,
-      DATABASE_URL: this.databaseUrl,
-      NATS_URL: this.nats.url,
-      REDIS_URL: redisUrl,
-      JWT_SECRET: this.jwtSecret,
-      HOST: "127.0.0.1",
-      PORT: String(this.apiPort),
-      NATS_PREFIX: this.name,
-      EVENT_SUBJECT_PREFIX: `${this.name}.location.batch`,
+      ...serviceEnvironment({
+        databaseName: this.name,
+        natsPrefix: this.name,
+        natsUrl: this.nats.url,
+        jwtSecret: this.jwtSecret,
+        apiPort: this.apiPort,
+      }),
       // Short enough that messages held by a killed worker are delivered again within the run.
       ACK_WAIT_SECONDS: "5",
       STALLED_JOB_SECONDS: "10",
@@ -144,28 +134,9 @@ export class ChaosEnvironment {
     await step("stop the API and workers", () => Promise.all(children.map((child) => child.stop(5000))));
     await step("stop nats-server", () => this.nats.stop());
     await step(`remove the NATS store ${this.storeDir}`, async () => rmSync(this.storeDir, { recursive: true, force: true }));
-    await step(`drop database ${this.name}`, () => this.admin.unsafe(`drop database if exists "${this.name}" with (force)`));
+    await step(`drop database ${this.name}`, () => dropDatabase(this.admin, this.name));
     await step("close the Postgres admin connection", () => this.admin.end({ timeout: 5 }));
-    await step(`delete Redis keys ${this.name}:*`, () => this.#deleteRedisKeys());
+    await step(`delete Redis keys ${this.name}:*`, () => deleteRedisKeys(this.name));
     return clean;
-  }
-
-  async #deleteRedisKeys(): Promise<void> {
-    const redis = new Redis(redisUrl, { lazyConnect: true, connectTimeout: 5000, maxRetriesPerRequest: 2 });
-    await redis.connect();
-    try {
-      // The prefix is letters, digits and "_", none of them special in a SCAN pattern.
-      let cursor = "0";
-      let rounds = 0;
-      do {
-        const [next, keys] = await redis.scan(cursor, "MATCH", `${this.name}:*`, "COUNT", redisScanCount);
-        if (keys.length > 0) await redis.del(...keys);
-        cursor = next;
-        rounds += 1;
-      } while (cursor !== "0" && rounds < maxRedisScanRounds);
-      if (cursor !== "0") throw new Error(`SCAN did not finish within ${maxRedisScanRounds} rounds`);
-    } finally {
-      redis.disconnect();
-    }
   }
 }

@@ -2,7 +2,7 @@
 // spacing after the previous one and for the job's progress to reach the fault's share of rows, so
 // the faults land while rows are processed however fast the machine is. Once the job has ended,
 // the faults still to come are skipped, since they could test nothing.
-import { sleep } from "./processes.ts";
+import { sleep } from "../support/processes.ts";
 
 export interface Fault {
   kind: "worker kill" | "NATS restart" | "Postgres kill";

@@ -2,7 +2,7 @@
 // a second, and the state that the faults read to decide when to strike.
 import type { ApiClient } from "./api-client.ts";
 import type { ChaosEnvironment } from "./environment.ts";
-import { sleep } from "./processes.ts";
+import { sleep } from "../support/processes.ts";
 
 const pollIntervalMs = 250;
 const progressIntervalMs = 1000;
