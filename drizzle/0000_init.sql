@@ -9,7 +9,6 @@ CREATE TABLE "job_record" (
 	"status" "record_status" NOT NULL,
 	"match_level" text,
 	"error" text,
-	"published" boolean DEFAULT false NOT NULL,
 	"created_at" timestamp (3) with time zone DEFAULT now() NOT NULL
 );
 --> statement-breakpoint
@@ -26,7 +25,9 @@ CREATE TABLE "jobs" (
 	"started_at" timestamp (3) with time zone,
 	"finished_at" timestamp (3) with time zone,
 	"progressed_at" timestamp (3) with time zone DEFAULT now() NOT NULL,
-	"terminal_event_at" timestamp (3) with time zone
+	"terminal_event_at" timestamp (3) with time zone,
+	"file_attempts" integer DEFAULT 0 NOT NULL,
+	"rows_dispatched_at" timestamp (3) with time zone
 );
 --> statement-breakpoint
 CREATE TABLE "locations" (

@@ -97,12 +97,11 @@ describe("stranded jobs", () => {
     const deps = await sweepDeps(harness);
     const fileHash = await client.upload("Paris\nLyon\nBerlin\n", "text/csv");
     const job = await insertJob(harness.db, fileHash);
-    await harness.db.$client`
-      update jobs set status = 'processing', total_rows = 3, rows_dispatched_at = now(),
-        progressed_at = now() - interval '1 hour' where id = ${job.id}`;
+    await harness.db.$client`update jobs set status = 'processing', total_rows = 3, rows_dispatched_at = now() where id = ${job.id}`;
     await insertRecords(harness.db, job.id, [
       { row: 1, value: "Paris", status: "failed", locationId: null, matchLevel: null, error: "no match" },
     ]);
+    await harness.db.$client`update jobs set progressed_at = now() - interval '1 hour' where id = ${job.id}`;
 
     await sweep(deps);
 
@@ -112,7 +111,8 @@ describe("stranded jobs", () => {
     const records = await harness.db.$client`select "row", value, error from job_record where job_id = ${job.id} order by "row"`;
     expect(records.map((record) => record.value)).toEqual(["Paris", "Lyon", "Berlin"]);
     expect(records[1]!.error).toContain("could not be processed");
-    expect(outcomeRows(await storedEvents(harness, job.hash))).toEqual([1, 2, 3]);
+    // Row 1 was recorded directly by this test; a worker would have published its event before.
+    expect(outcomeRows(await storedEvents(harness, job.hash))).toEqual([2, 3]);
   });
 
   test("fan-out cut short is dispatched again", async () => {
@@ -163,11 +163,8 @@ describe("shutdown", () => {
     await worker!.stop();
 
     const [job] = await harness.db.$client`select id, completed, failed, status from jobs where hash = ${jobHash}`;
-    const [records] = await harness.db.$client`
-      select count(*)::int as recorded, count(*) filter (where not published)::int as unpublished
-      from job_record where job_id = ${job!.id}`;
+    const [records] = await harness.db.$client`select count(*)::int as recorded from job_record where job_id = ${job!.id}`;
     expect(job!.status).toBe("processing");
-    expect(records!.unpublished).toBe(0);
     expect(records!.recorded).toBe(job!.completed + job!.failed);
     // Messages the worker held unprocessed were handed back (nak), so the next pull gets them at once,
     // marked redelivered; one it had dropped would come back only after the ack wait.

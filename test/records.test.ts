@@ -3,8 +3,8 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { LocationIdCache } from "../src/cache/location-ids.ts";
 import { connectDatabase, closeDatabase, type Database } from "../src/db/client.ts";
-import { addCounts, completeJobIfDone, insertJob } from "../src/db/jobs.ts";
-import { insertRecords, markPublished, resultsPage, unpublishedOutcomes, upsertLocations } from "../src/db/records.ts";
+import { completeJobIfDone, insertJob } from "../src/db/jobs.ts";
+import { insertRecords, recordedRows, resultsPage, upsertLocations } from "../src/db/records.ts";
 import type { ResolvedLocation } from "../src/resolver/types.ts";
 import { createHarness, type Harness } from "./support/harness.ts";
 
@@ -62,27 +62,16 @@ describe("insertRecords", () => {
       { row: 1, value: "a", status: "failed", locationId: null, matchLevel: null, error: "no match" },
       { row: 2, value: "b", status: "failed", locationId: null, matchLevel: null, error: "no match" },
     ]);
-    expect(first.map((record) => record.row)).toEqual([1, 2]);
-    await addCounts(harness.db, job.id, 0, first.length);
+    expect(first.inserted).toBe(2);
+    expect(first.failed).toBe(2);
     const second = await insertRecords(harness.db, job.id, [
       { row: 2, value: "b", status: "failed", locationId: null, matchLevel: null, error: "no match" },
       { row: 3, value: "c", status: "failed", locationId: null, matchLevel: null, error: "no match" },
     ]);
-    expect(second.map((record) => record.row)).toEqual([3]);
-    const counted = await addCounts(harness.db, job.id, 0, second.length);
-    expect(counted.failed).toBe(3);
-  });
-
-  test("a row is marked published once", async () => {
-    const job = await insertJob(harness.db, "file");
-    await insertRecords(harness.db, job.id, [
-      { row: 1, value: "a", status: "failed", locationId: null, matchLevel: null, error: "no match" },
-      { row: 2, value: "b", status: "failed", locationId: null, matchLevel: null, error: "no match" },
-    ]);
-    expect((await unpublishedOutcomes(harness.db, job.id, [1, 2])).map((outcome) => outcome.row).sort()).toEqual([1, 2]);
-    expect((await markPublished(harness.db, job.id, [1])).map((outcome) => outcome.row)).toEqual([1]);
-    expect(await markPublished(harness.db, job.id, [1])).toEqual([]);
-    expect((await unpublishedOutcomes(harness.db, job.id, [1, 2])).map((outcome) => outcome.row)).toEqual([2]);
+    expect(second.inserted).toBe(1);
+    expect(second.failed).toBe(3);
+    expect(second.totalRows).toBe(3);
+    expect(await recordedRows(harness.db, job.id, [1, 2, 3, 4])).toEqual(new Set([1, 2, 3]));
   });
 
   test("only one caller completes a finished job", async () => {

@@ -1,9 +1,8 @@
-// The sweeper on jobs a crash left behind: rows recorded but not published, a job whose counts
-// reached the total but was never closed, and a closed job whose terminal event was lost.
+// The sweeper on jobs a crash left behind: a job whose counts reached the total but was never
+// closed, a closed job whose terminal event was lost, and a scheduled job whose file message was lost.
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { LocationIdCache } from "../src/cache/location-ids.ts";
 import { insertJob } from "../src/db/jobs.ts";
-import { insertRecords } from "../src/db/records.ts";
 import { loadEmbeddedResolver } from "../src/resolver/index.ts";
 import type { WorkerDeps } from "../src/worker/deps.ts";
 import { sweep } from "../src/worker/sweeper.ts";
@@ -28,24 +27,6 @@ async function jobStatus(jobId: number) {
   const [job] = await harness.db.$client`select status, completed, failed, terminal_event_at from jobs where id = ${jobId}`;
   return job!;
 }
-
-test("rows recorded but never published are published and counted", async () => {
-  const job = await insertJob(harness.db, "file");
-  await harness.db.$client`
-    update jobs set status = 'processing', total_rows = 2, progressed_at = now() - interval '1 hour' where id = ${job.id}`;
-  await insertRecords(harness.db, job.id, [
-    { row: 1, value: "a", status: "failed", locationId: null, matchLevel: null, error: "no match" },
-    { row: 2, value: "b", status: "failed", locationId: null, matchLevel: null, error: "no match" },
-  ]);
-
-  await sweep(deps);
-
-  const after = await jobStatus(job.id);
-  expect(after.status).toBe("complete");
-  expect(after.failed).toBe(2);
-  const events = await storedEvents(harness, job.hash);
-  expect(events.map((event) => event.kind)).toEqual(["error", "error", "completed"]);
-});
 
 test("job whose counts reached the total is closed once", async () => {
   const job = await insertJob(harness.db, "file");

@@ -17,6 +17,10 @@ export function connectDatabase(databaseUrl: string, maxConnections = 10): Datab
     onnotice: () => {},
     // Bound how long a query may wait on a dead server, so a Postgres restart surfaces as an error to retry.
     connect_timeout: 10,
+    // postgres.js 3.4 reads the array types on every new connection with a query nobody awaits, and a
+    // connection cut during it crashes the process with an unhandled rejection. No query here reads
+    // a Postgres array (batches travel as JSON), so the types are not needed.
+    fetch_types: false,
   });
   return drizzle(client, { schema }) as Database;
 }

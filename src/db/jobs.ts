@@ -64,21 +64,6 @@ export async function completeJobIfDone(db: Executor, jobId: number): Promise<Jo
   return job ?? null;
 }
 
-/** Adds a batch's newly recorded outcomes to the job's counts, once per batch, not once per row. */
-export async function addCounts(db: Executor, jobId: number, completed: number, failed: number): Promise<JobRow> {
-  const [job] = await db
-    .update(jobs)
-    .set({
-      completed: sql`${jobs.completed} + ${completed}`,
-      failed: sql`${jobs.failed} + ${failed}`,
-      progressedAt: sql`now()`,
-    })
-    .where(eq(jobs.id, jobId))
-    .returning();
-  if (!job) throw new Error(`job ${jobId} vanished while its rows were being recorded`);
-  return job;
-}
-
 /** Counts one more delivery of the job's file message; `change` of -1 takes back one that was handed over. */
 export async function countFileAttempt(db: Executor, hash: string, change: 1 | -1 = 1): Promise<number> {
   const [job] = await db

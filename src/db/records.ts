@@ -15,12 +15,6 @@ export interface NewRecord {
   error: string | null;
 }
 
-export interface RecordedOutcome {
-  row: number;
-  status: RecordStatus;
-  locationHash: string | null;
-}
-
 export interface ResultEntry {
   row: number;
   value: string;
@@ -96,9 +90,32 @@ export async function upsertLocations(db: Executor, found: ResolvedLocation[]): 
   return ids;
 }
 
-/** Inserts a batch's outcomes; a row already recorded (a redelivery) is skipped and left out of the result. */
-export async function insertRecords(db: Executor, jobId: number, records: NewRecord[]): Promise<RecordedOutcome[]> {
-  if (records.length === 0) return [];
+/** The rows of a batch that already have a record: their outcome is settled and must not be published again. */
+export async function recordedRows(db: Executor, jobId: number, rows: number[]): Promise<Set<number>> {
+  if (rows.length === 0) return new Set();
+  // A batch's rows are mostly contiguous, so one range scan of the (job_id, row) index finds them.
+  const first = Math.min(...rows);
+  const last = Math.max(...rows);
+  const wanted = new Set(rows);
+  const found = await db.execute<{ row: number }>(sql`
+    select "row" from job_record where job_id = ${jobId} and "row" between ${first} and ${last}`);
+  return new Set(found.map((row) => row.row).filter((row) => wanted.has(row)));
+}
+
+export interface RecordedBatch {
+  /** Rows this statement inserted; a row recorded by an earlier delivery is skipped and not counted. */
+  inserted: number;
+  insertedOk: number;
+  completed: number;
+  failed: number;
+  totalRows: number | null;
+}
+
+/**
+ * Inserts a batch's outcomes and adds the rows it inserted to the job's counts, in one statement,
+ * so counts move once per batch, by exactly the rows recorded.
+ */
+export async function insertRecords(db: Executor, jobId: number, records: NewRecord[]): Promise<RecordedBatch> {
   const json = JSON.stringify(
     records.map((record) => ({
       row: record.row,
@@ -109,33 +126,34 @@ export async function insertRecords(db: Executor, jobId: number, records: NewRec
       error: record.error,
     })),
   );
-  const inserted = await db.execute<{ row: number; status: RecordStatus }>(sql`
-    insert into job_record (job_id, location_id, "row", value, status, match_level, error)
-    select ${jobId}, location_id, "row", value, status::record_status, match_level, error
-    from jsonb_to_recordset(${json}::jsonb) as t("row" int, value text, status text, location_id bigint, match_level text, error text)
-    order by "row"
-    on conflict (job_id, "row") do nothing
-    returning "row", status`);
-  return inserted.map((row) => ({ row: row.row, status: row.status, locationHash: null }));
-}
-
-/** Recorded rows of a batch whose events are not yet published (and so not yet counted), with their location hashes. */
-export async function unpublishedOutcomes(db: Executor, jobId: number, rows: number[]): Promise<RecordedOutcome[]> {
-  if (rows.length === 0) return [];
-  const found = await db.execute<{ row: number; status: RecordStatus; location_hash: string | null }>(sql`
-    select r."row", r.status, l.location_hash
-    from job_record r left join locations l on l.id = r.location_id
-    where r.job_id = ${jobId}
-      and r."row" in (select jsonb_array_elements_text(${JSON.stringify(rows)}::jsonb)::int)
-      and not r.published`);
-  return found.map((row) => ({ row: row.row, status: row.status, locationHash: row.location_hash }));
-}
-
-/** Rows of a job recorded but not published, oldest first: left so by a worker that died between the two. */
-export async function unpublishedRows(db: Executor, jobId: number, limit: number): Promise<number[]> {
-  const rows = await db.execute<{ row: number }>(sql`
-    select "row" from job_record where job_id = ${jobId} and not published order by "row" limit ${limit}`);
-  return rows.map((row) => row.row);
+  const [result] = await db.execute<{ inserted: number; inserted_ok: number; completed: number; failed: number; total_rows: number | null }>(sql`
+    with inserted as (
+      insert into job_record (job_id, location_id, "row", value, status, match_level, error)
+      select ${jobId}, location_id, "row", value, status::record_status, match_level, error
+      from jsonb_to_recordset(${json}::jsonb)
+        as t("row" int, value text, status text, location_id bigint, match_level text, error text)
+      order by "row"
+      on conflict (job_id, "row") do nothing
+      returning status
+    ),
+    tally as (
+      select count(*)::int as inserted, (count(*) filter (where status = 'ok'))::int as inserted_ok from inserted
+    )
+    update jobs set
+      completed = completed + tally.inserted_ok,
+      failed = failed + (tally.inserted - tally.inserted_ok),
+      progressed_at = now()
+    from tally
+    where jobs.id = ${jobId}
+    returning tally.inserted, tally.inserted_ok, jobs.completed, jobs.failed, jobs.total_rows`);
+  if (!result) throw new Error(`job ${jobId} vanished while its rows were being recorded`);
+  return {
+    inserted: result.inserted,
+    insertedOk: result.inserted_ok,
+    completed: result.completed,
+    failed: result.failed,
+    totalRows: result.total_rows,
+  };
 }
 
 /** Row numbers of a job, in order, that have no record yet: at most `limit` of them. */
@@ -145,18 +163,6 @@ export async function missingRows(db: Executor, jobId: number, totalRows: number
     where not exists (select 1 from job_record r where r.job_id = ${jobId} and r."row" = g)
     order by g limit ${limit}`);
   return rows.map((row) => row.row);
-}
-
-/** Marks rows whose events are published; returns only the rows this call marked, so each is counted once. */
-export async function markPublished(db: Executor, jobId: number, rows: number[]): Promise<RecordedOutcome[]> {
-  if (rows.length === 0) return [];
-  const marked = await db.execute<{ row: number; status: RecordStatus }>(sql`
-    update job_record set published = true
-    where job_id = ${jobId}
-      and "row" in (select jsonb_array_elements_text(${JSON.stringify(rows)}::jsonb)::int)
-      and not published
-    returning "row", status`);
-  return marked.map((row) => ({ row: row.row, status: row.status, locationHash: null }));
 }
 
 export async function countRecords(db: Executor, jobId: number, status?: RecordStatus): Promise<number> {

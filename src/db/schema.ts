@@ -3,7 +3,6 @@ import { sql } from "drizzle-orm";
 import {
   bigint,
   bigserial,
-  boolean,
   doublePrecision,
   index,
   integer,
@@ -82,11 +81,6 @@ export const jobRecords = pgTable(
     /** Precision of an ok row's match: place, region (only the region given with the name matched) or point. */
     matchLevel: text("match_level"),
     error: text("error"),
-    /**
-     * Set once the row's tick or error event is in the events stream, in the same transaction that adds
-     * the row to the job's counts, so the counts reach total_rows only after every row event is published.
-     */
-    published: boolean("published").notNull().default(false),
     createdAt: timestampMs("created_at").notNull().default(sql`now()`),
   },
   // Results pages read (job_id, row) ranges, and the status filter reads (job_id, status, row).

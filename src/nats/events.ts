@@ -29,9 +29,13 @@ export type EventInput<K extends EventKind> = Omit<EventPayload<K>, "timestamp">
 
 const encoder = new TextEncoder();
 
-/** The message id of an event: one per job for job-level events, one per row for row outcomes. */
+/**
+ * The message id of an event: one per job for job-level events, and one per row for a row's outcome,
+ * the same for tick and error, so that a row can never have both in the stream within the duplicate
+ * window, even if a retry reaches another outcome than a crashed attempt did.
+ */
 export function eventMessageId(kind: EventKind, jobHash: string, row?: number): string {
-  return row === undefined ? `${jobHash}:${kind}` : `${jobHash}:${row}:${kind}`;
+  return row === undefined ? `${jobHash}:${kind}` : `${jobHash}:${row}:outcome`;
 }
 
 /** Publishes one event into the events stream and waits for the stream to store it. */

@@ -1,15 +1,7 @@
-// The row stage: resolves a batch of one job's row messages in memory, records the batch, publishes
-// one tick or error event per row, counts the rows in the job, then acknowledges the messages.
+// The row stage: resolves a batch of one job's row messages in memory, publishes one tick or error
+// event per row, records the batch and counts it in the job, then acknowledges the messages.
 import type { JsMsg } from "@nats-io/jetstream";
-import { addCounts } from "../db/jobs.ts";
-import {
-  insertRecords,
-  markPublished,
-  unpublishedOutcomes,
-  unpublishedRows,
-  upsertLocations,
-  type NewRecord,
-} from "../db/records.ts";
+import { insertRecords, recordedRows, upsertLocations, type NewRecord } from "../db/records.ts";
 import { describeError } from "../log.ts";
 import { publishEvent } from "../nats/events.ts";
 import { decodeRowWork, type RowWork } from "../nats/work-messages.ts";
@@ -61,15 +53,20 @@ async function locationIdsFor(deps: WorkerDeps, locations: ResolvedLocation[]): 
 }
 
 /**
- * Records one batch of a job's rows in three steps. First the outcomes are inserted, skipping rows an
- * earlier delivery recorded. Then every recorded row of the batch whose event is not yet published
- * gets its tick or error event, under a message id, so a repeat after a crash is dropped by the
- * stream. Last, one transaction marks those rows published and adds them to the job's counts.
- * Counting after publishing means the counts reach total_rows only once every row event is in the
- * stream, so the completed event that follows is the job's last.
+ * Records one batch of a job's rows. Rows an earlier delivery recorded are left out: their event was
+ * published before their record was written. The others get their tick or error event first, under a
+ * message id per row, so a repeat after a crash is dropped by the events stream. Then one statement
+ * records them and adds them to the job's counts. Counting after publishing means the counts reach
+ * total_rows only once every row event is in the stream, so the completed event that follows is the
+ * job's last, however many workers share the job.
  */
 export async function recordBatch(deps: WorkerDeps, job: JobRef, works: RowWork[]): Promise<void> {
-  const resolved = works.map((work) => {
+  const recorded = await recordedRows(deps.db, job.id, works.map((work) => work.row));
+  if (recorded.size > 0) deps.logger.info({ job_hash: job.hash, rows: recorded.size }, "rows delivered again after being recorded");
+  const fresh = works.filter((work) => !recorded.has(work.row));
+  if (fresh.length === 0) return;
+
+  const resolved = fresh.map((work) => {
     try {
       return { work, resolution: resolveRow(deps.resolver, work) };
     } catch (error) {
@@ -77,11 +74,18 @@ export async function recordBatch(deps: WorkerDeps, job: JobRef, works: RowWork[
       return { work, resolution: { ok: false, error: "internal error while resolving this value" } as Resolution };
     }
   });
+  const outcomes: Outcome[] = resolved.map(({ work, resolution }) => ({
+    row: work.row,
+    status: resolution.ok ? "ok" : "failed",
+    locationHash: resolution.ok ? resolution.location.locationHash : null,
+  }));
 
-  const locationIds = await locationIdsFor(
-    deps,
-    resolved.flatMap(({ resolution }) => (resolution.ok ? [resolution.location] : [])),
-  );
+  // The events and the locations do not depend on each other, so they are written side by side.
+  const [, locationIds] = await Promise.all([
+    publishOutcomes(deps, job.hash, outcomes),
+    locationIdsFor(deps, resolved.flatMap(({ resolution }) => (resolution.ok ? [resolution.location] : []))),
+  ]);
+
   const records: NewRecord[] = resolved.map(({ work, resolution }) => ({
     row: work.row,
     value: work.value,
@@ -90,54 +94,13 @@ export async function recordBatch(deps: WorkerDeps, job: JobRef, works: RowWork[
     matchLevel: resolution.ok ? (resolution.matchLevel ?? null) : null,
     error: resolution.ok ? null : resolution.error,
   }));
-  const inserted = await insertRecords(deps.db, job.id, records);
-
-  const insertedRows = new Set(inserted.map((record) => record.row));
-  const outcomes: Outcome[] = resolved
-    .filter(({ work }) => insertedRows.has(work.row))
-    .map(({ work, resolution }) => ({
-      row: work.row,
-      status: resolution.ok ? "ok" : "failed",
-      locationHash: resolution.ok ? resolution.location.locationHash : null,
-    }));
-  const repeated = works.filter((work) => !insertedRows.has(work.row)).map((work) => work.row);
-  if (repeated.length > 0) {
-    deps.logger.info({ job_hash: job.hash, rows: repeated.length }, "rows delivered again after being recorded");
-    outcomes.push(...(await unpublishedOutcomes(deps.db, job.id, repeated)));
-  }
-  await publishAndCount(deps, job, outcomes);
-}
-
-/** Publishes the row events of recorded rows, then marks them published and counts them in one transaction. */
-async function publishAndCount(deps: WorkerDeps, job: JobRef, outcomes: Outcome[]): Promise<void> {
-  await publishOutcomes(deps, job.hash, outcomes);
-
-  const { marked, counted } = await deps.db.transaction(async (tx) => {
-    const marked = await markPublished(tx, job.id, outcomes.map((outcome) => outcome.row));
-    const ok = marked.filter((record) => record.status === "ok").length;
-    const counted = await addCounts(tx, job.id, ok, marked.length - ok);
-    return { marked, counted };
-  });
-
-  const okCount = marked.filter((record) => record.status === "ok").length;
-  deps.metrics.rowsProcessed.inc({ status: "ok" }, okCount);
-  deps.metrics.rowsProcessed.inc({ status: "failed" }, marked.length - okCount);
+  const counted = await insertRecords(deps.db, job.id, records);
+  deps.metrics.rowsProcessed.inc({ status: "ok" }, counted.insertedOk);
+  deps.metrics.rowsProcessed.inc({ status: "failed" }, counted.inserted - counted.insertedOk);
 
   if (counted.totalRows !== null && counted.completed + counted.failed >= counted.totalRows) {
     await closeJobIfDone(deps, job.id);
   }
-}
-
-/**
- * Publishes and counts rows that were recorded but never published, because every delivery of their
- * message ended between the two steps. Returns how many rows it settled.
- */
-export async function settleUnpublishedRows(deps: WorkerDeps, job: JobRef, limit = 5000): Promise<number> {
-  const rows = await unpublishedRows(deps.db, job.id, limit);
-  if (rows.length === 0) return 0;
-  const outcomes = await unpublishedOutcomes(deps.db, job.id, rows);
-  await publishAndCount(deps, job, outcomes);
-  return outcomes.length;
 }
 
 /** Handles a batch of messages from one job's consumer: records them, then acknowledges or retries each. */

@@ -3,7 +3,6 @@
 // counts have not moved for STALLED_JOB_SECONDS (a scheduled job, once it is that old).
 import { JetStreamApiCodes } from "@nats-io/jetstream";
 import {
-  findJobByHash,
   jobsDoneButOpen,
   jobsOwingTerminalEvent,
   stalledProcessingJobs,
@@ -17,7 +16,6 @@ import { dispatchFile } from "../nats/work-messages.ts";
 import { closeJobIfDone, failJobWithEvent, publishTerminalEvent } from "./coordinator.ts";
 import type { WorkerDeps } from "./deps.ts";
 import { recordMissingRows } from "./missing-rows.ts";
-import { settleUnpublishedRows } from "./row-stage.ts";
 
 /** A terminal event not confirmed after this long was lost to a crash between the close and the publish. */
 const terminalEventGraceMs = 10_000;
@@ -46,13 +44,8 @@ async function rowConsumerIdle(deps: WorkerDeps, jobHash: string): Promise<boole
 }
 
 /** Drives on one processing job whose counts stopped moving. */
-async function reviveStalledJob(deps: WorkerDeps, stalled: JobRow): Promise<void> {
-  const log = deps.logger.child({ job_hash: stalled.hash });
-  const settled = await settleUnpublishedRows(deps, { id: stalled.id, hash: stalled.hash });
-  if (settled > 0) log.warn({ rows: settled }, "published the events of rows a crash left unpublished");
-  // Settling may have completed the job.
-  const job = await findJobByHash(deps.db, stalled.hash);
-  if (job === null || job.status !== "processing") return;
+async function reviveStalledJob(deps: WorkerDeps, job: JobRow): Promise<void> {
+  const log = deps.logger.child({ job_hash: job.hash });
   if (job.rowsDispatchedAt === null) {
     // The fan-out stopped part way. While the file message waits, a worker takes it up again.
     if (await fileMessageWaiting(deps, job.hash)) {
