@@ -1,5 +1,5 @@
 // Recognising a fault of Postgres or NATS being unreachable or restarting, which passes once the
-// server is back: the API answers such a request 503, and start-up waits it out.
+// server is back: the API returns 503 for such a request, and start-up waits it out.
 /** postgres.js codes for a connection that failed or went away, and SQLSTATE classes 08 and 57P. */
 const postgresConnectionCodes = new Set(["CONNECTION_CLOSED", "CONNECTION_ENDED", "CONNECTION_DESTROYED", "CONNECT_TIMEOUT", "ECONNREFUSED", "ECONNRESET"]);
 /** nats.js errors raised while the server is unreachable or restarting. */
@@ -7,7 +7,7 @@ const natsOutageNames = new Set(["ConnectionError", "TimeoutError", "NoResponder
 
 /**
  * Tells whether an error comes from Postgres or NATS being unreachable or restarting, looking through
- * `cause`: such a request is answered 503, since the same request succeeds once the server is back.
+ * `cause`. The API returns 503 for such a request, since the same request succeeds once the server is back.
  */
 export function isDependencyOutage(error: unknown): boolean {
   for (let current = error, depth = 0; current instanceof Error && depth < 5; current = current.cause, depth += 1) {
@@ -18,11 +18,11 @@ export function isDependencyOutage(error: unknown): boolean {
   return false;
 }
 
-/** Longest a process waits at start-up for Postgres and NATS before it gives up. */
+/** Maximum time a process waits at start-up for Postgres and NATS before it gives up. */
 const startupPatienceMs = 120_000;
 
 /**
- * Runs a start-up step again while it fails because Postgres or NATS is not answering, waiting 0.5 s,
+ * Runs a start-up step again while it fails because Postgres or NATS is unreachable, waiting 0.5 s,
  * 1 s, 2 s … up to 5 s between tries, for at most two minutes. Any other error is thrown at once.
  */
 export async function retryWhileUnavailable<T>(what: string, step: () => Promise<T>, onRetry: (error: unknown, delayMs: number) => void): Promise<T> {

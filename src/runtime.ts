@@ -40,7 +40,7 @@ function logCrashes(logger: Logger): void {
 
 /**
  * Migrates the database, connects to Postgres and NATS, and creates or updates the streams. Each step
- * is tried again while Postgres or NATS is not answering, so processes may start before the servers do.
+ * is tried again while Postgres or NATS is unreachable, so processes may start before the servers do.
  */
 export async function openServices(config: Config, name: string): Promise<Services> {
   const logger = createLogger(config.logLevel, name);

@@ -17,8 +17,8 @@ export function connectDatabase(databaseUrl: string, maxConnections = 10): Datab
     onnotice: () => {},
     // Bound how long a query may wait on a dead server, so a Postgres restart surfaces as an error to retry.
     connect_timeout: 10,
-    // postgres.js 3.4 reads the array types on every new connection with a query nobody awaits, and a
-    // connection cut during it crashes the process with an unhandled rejection. No query here reads
+    // postgres.js 3.4 reads the array types on every new connection with a query whose promise is not
+    // awaited, so a connection cut during it crashes the process with an unhandled rejection. No query here reads
     // a Postgres array (batches travel as JSON), so the types are not needed.
     fetch_types: false,
   });
@@ -42,7 +42,7 @@ export async function ensureDatabaseExists(databaseUrl: string): Promise<void> {
       try {
         await admin.unsafe(`create database "${name.replaceAll('"', '""')}"`);
       } catch (error) {
-        // Another process created it between the check and the create: Postgres says 42P04, or 23505
+        // Another process created it between the check and the create. Postgres reports 42P04, or 23505
         // when the two creates ran at the same moment.
         const code = (error as { code?: string }).code;
         if (code !== "42P04" && code !== "23505") throw error;

@@ -30,9 +30,9 @@ export type EventInput<K extends EventKind> = Omit<EventPayload<K>, "timestamp">
 const encoder = new TextEncoder();
 
 /**
- * The message id of an event: one per job for job-level events, and one per row for a row's outcome,
- * the same for tick and error, so that a row can never have both in the stream within the duplicate
- * window, even if a retry reaches another outcome than a crashed attempt did.
+ * Returns the message id of an event: one per job for job-level events, and one per row for a row's
+ * outcome. Tick and error share the row's id, so a row cannot have both in the stream within the
+ * duplicate window, even when a retry reaches another outcome than a crashed attempt did.
  */
 export function eventMessageId(kind: EventKind, jobHash: string, row?: number): string {
   return row === undefined ? `${jobHash}:${kind}` : `${jobHash}:${row}:outcome`;

@@ -19,12 +19,12 @@ interface Feed {
 const concurrentBatches = 2;
 /**
  * How long one pull waits for a full batch. Pulls are bounded rather than continuous so that a
- * stopping worker has no pull left open: a message the server sent to a pull nobody reads anymore
+ * stopping worker has no pull left open: a message the server sent to a pull that is no longer read
  * would wait out the ack wait before anyone else got it. It is also the longest a job's last,
  * partial batch waits. 1 s is the client's minimum.
  */
 const fetchExpiresMs = 1000;
-/** Messages one feed holds before it stops pulling, in batches. */
+/** Messages one feed buffers before it stops pulling, in batches. */
 const bufferedBatches = 2;
 
 export class RowFeeds {
@@ -46,7 +46,7 @@ export class RowFeeds {
   }
 
   /**
-   * Brings the set of feeds in line with the jobs the database says are processing. Calls never
+   * Brings the set of feeds in line with the jobs the database lists as processing. Calls never
    * overlap: two at once could open two consumers for one job, one of them never drained. A call
    * made while one runs waits for it and then runs once more.
    */

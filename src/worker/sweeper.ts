@@ -20,7 +20,7 @@ import { recordMissingRows } from "./missing-rows.ts";
 /** A terminal event not confirmed after this long was lost to a crash between the close and the publish. */
 const terminalEventGraceMs = 10_000;
 
-/** Whether the job's file message is still in the work stream, waiting or being read. */
+/** Tells whether the job's file message is still in the work stream, waiting or being read. */
 async function fileMessageWaiting(deps: WorkerDeps, jobHash: string): Promise<boolean> {
   const { jsm, names } = deps.nats;
   try {
@@ -31,7 +31,7 @@ async function fileMessageWaiting(deps: WorkerDeps, jobHash: string): Promise<bo
   }
 }
 
-/** Whether no row message of the job is waiting or held by a worker: what is unrecorded now was given up. */
+/** Tells whether no row message of the job is waiting or held by a worker, so what is unrecorded now was given up. */
 async function rowConsumerIdle(deps: WorkerDeps, jobHash: string): Promise<boolean> {
   const { jsm, names } = deps.nats;
   try {
