@@ -14,6 +14,12 @@ import { retryDelayMs, type WorkerDeps } from "./deps.ts";
 
 /** Row publishes kept in flight at once during the fan-out; each waits for the stream's acknowledgement. */
 const publishWindow = 512;
+/**
+ * Rows read between two full garbage collections. Reading a file allocates about 1.5 KB of short-lived
+ * objects a row, faster than Bun's collector returns memory on its own: without these collections a
+ * worker dispatching a million-row file peaked about 200 MiB higher (measured with Bun 1.4.5 here).
+ */
+const collectEveryRows = 16_384;
 /** How often a long read tells the server the file message is still being worked on. */
 const heartbeatMs = 5000;
 
@@ -32,6 +38,7 @@ async function countRows(deps: WorkerDeps, fileHash: string): Promise<number> {
   let rows = 0;
   for await (const _row of readRows(file.body, file.contentType)) {
     rows += 1;
+    if (rows % collectEveryRows === 0) Bun.gc(true);
     if (rows > deps.config.maxRowsPerFile) {
       await file.body.cancel().catch(() => undefined);
       throw new FileFormatError(`file has more than ${deps.config.maxRowsPerFile} rows, the limit (MAX_ROWS)`);
@@ -60,6 +67,7 @@ async function publishRows(
     if (inFlight.length >= publishWindow) {
       await Promise.all(inFlight);
       inFlight = [];
+      if (row % collectEveryRows < publishWindow) Bun.gc(true);
       if (signal?.aborted) {
         await file.body.cancel().catch(() => undefined);
         throw new ShutdownError(`worker stopped while dispatching row ${row}`);
