@@ -31,7 +31,8 @@ export function isPublicPath(path: string): boolean {
 export function createApp(deps: ApiDeps) {
   const { logger } = deps;
   // normalize off: a request with an unknown field is rejected instead of having the field silently dropped.
-  return new Elysia({ normalize: false })
+  // precompile: the validators are compiled at start, so the first request is as fast as the next.
+  return new Elysia({ normalize: false, precompile: true })
     .onError(({ code, error, set, request }) => {
       if (error instanceof HttpError) {
         set.status = error.status;
