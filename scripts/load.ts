@@ -15,17 +15,15 @@ import { createDatabase, removeDeployment, startChild, stopChildren, type Deploy
 import { parseOptions, type Options } from "./load/options.ts";
 import { printSummary, progressLine } from "./load/report.ts";
 import { randomHex } from "./support/environment.ts";
-import { UsageError } from "./support/options.ts";
+import { readPlaceLines } from "./support/places.ts";
 import { freePort, loopback, waitForHealthy, type Child } from "./support/processes.ts";
 
-const worldCitiesPath = new URL("../../shared/data/world-cities.csv", import.meta.url).pathname;
 const progressIntervalMs = 1000;
 const healthTimeoutMs = 60_000;
 
 /** Builds a CSV of `rows` values by repeating the place names of world-cities.csv in order. */
 async function buildInputFile(rows: number): Promise<string> {
-  const lines = (await Bun.file(worldCitiesPath).text()).split(/\r?\n/).filter((line) => line.trim() !== "");
-  if (lines.length === 0) throw new UsageError(`${worldCitiesPath} has no rows`);
+  const lines = await readPlaceLines();
   const values: string[] = new Array(rows);
   for (let row = 0; row < rows; row += 1) values[row] = lines[row % lines.length]!;
   return `${values.join("\n")}\n`;

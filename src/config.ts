@@ -123,7 +123,7 @@ export function loadConfig(env: Env): Config {
   };
 }
 
-/** Where `bun run start` leaves the admin token of a secret it made itself, relative to the working directory. */
+/** Path, relative to the working directory, of the admin token `bun run start` writes when it made its own secret. */
 export const localTokenFile = ".location-batch-token";
 
 export function isProduction(config: Config): boolean {

@@ -166,8 +166,8 @@ describe("shutdown", () => {
     const [records] = await harness.db.$client`select count(*)::int as recorded from job_record where job_id = ${job!.id}`;
     expect(job!.status).toBe("processing");
     expect(records!.recorded).toBe(job!.completed + job!.failed);
-    // Messages the worker held unprocessed were handed back (nak), so the next pull gets them at once,
-    // marked redelivered; one it had dropped would come back only after the ack wait.
+    // Messages the worker had not processed were handed back (nak), so the next pull gets them at once,
+    // marked redelivered. A message it had dropped would come back only after the ack wait.
     const { jsm, js, names } = harness.nats;
     const held = (await jsm.consumers.info(names.workStream, names.rowConsumer(jobHash))).num_ack_pending;
     const consumer = await js.consumers.get(names.workStream, names.rowConsumer(jobHash));

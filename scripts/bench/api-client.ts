@@ -1,17 +1,11 @@
 // The HTTP requests of a service run: upload a file, create a job, read its status, and time
 // results pages. Each request carries the admin token and has a time limit.
+import type { JobStatus } from "../../src/cli/client.ts";
 
 const uploadTimeoutMs = 300_000;
 const requestTimeoutMs = 30_000;
 
-export interface JobStatus {
-  status: string;
-  total_rows: number | null;
-  completed: number;
-  failed: number;
-  progress: number;
-  error: string | null;
-}
+export type { JobStatus };
 
 export class ApiClient {
   constructor(

@@ -1,7 +1,8 @@
 // Input of the service runs: real place names from world-cities.csv, repeated to the requested
 // number of rows, and the 10-row file of the small job submitted while the big one runs.
 
-const placesFile = new URL("../../../shared/data/world-cities.csv", import.meta.url);
+import { readPlaceLines } from "../support/places.ts";
+
 export const smallJobRows = 10;
 /** The small job's rows start here in world-cities.csv, so its file differs from the big one's start. */
 const smallJobFirstPlace = 1000;
@@ -11,14 +12,9 @@ export interface InputFiles {
   small: Uint8Array;
 }
 
-/** Builds both files. Each line of world-cities.csv is one quoted CSV value, so lines are copied as they are. */
+/** Builds both files. */
 export async function buildInputFiles(rows: number): Promise<InputFiles> {
-  const source = Bun.file(placesFile);
-  if (!(await source.exists())) {
-    throw new Error(`place names not found at ${placesFile.pathname}: the shared folder must sit beside the repository as ../shared`);
-  }
-  const places = (await source.text()).split(/\r?\n/).filter((line) => line.trim() !== "");
-  if (places.length === 0) throw new Error(`${placesFile.pathname} contains no place names`);
+  const places = await readPlaceLines();
 
   const lines: string[] = new Array(rows);
   for (let row = 0; row < rows; row += 1) lines[row] = places[row % places.length]!;

@@ -1,7 +1,7 @@
 // The input of a chaos run: real place names, repeated to the requested number of rows, with one
 // value in 50 that no resolver can match, so the job has failed rows as well as ok ones.
 
-const placesFile = new URL("../../../shared/data/world-cities.csv", import.meta.url);
+import { readPlaceLines } from "../support/places.ts";
 
 /** Values that fail their row: a name that matches no place, and coordinates out of range. */
 const unresolvableValues = ["Qxzv Nowhere 123", "999,999"];
@@ -15,13 +15,7 @@ export interface InputFile {
 
 /** Builds a single-column CSV of `rows` values, one a line, none blank. */
 export async function buildInputFile(rows: number): Promise<InputFile> {
-  const source = Bun.file(placesFile);
-  if (!(await source.exists())) {
-    throw new Error(`place names not found at ${placesFile.pathname}: the shared folder must sit beside the repository as ../shared`);
-  }
-  // Each line of world-cities.csv is one quoted CSV value, so lines are copied as they are.
-  const places = (await source.text()).split(/\r?\n/).filter((line) => line.trim() !== "");
-  if (places.length === 0) throw new Error(`${placesFile.pathname} contains no place names`);
+  const places = await readPlaceLines();
 
   const lines: string[] = [];
   let unresolvableRows = 0;

@@ -1,5 +1,6 @@
 // Watching the job of a chaos run: its status polled through the API, progress printed about once
 // a second, and the state that the faults read to decide when to strike.
+import type { JobStatus } from "../../src/cli/client.ts";
 import type { ApiClient } from "./api-client.ts";
 import type { ChaosEnvironment } from "./environment.ts";
 import { sleep } from "../support/processes.ts";
@@ -7,12 +8,6 @@ import { sleep } from "../support/processes.ts";
 const pollIntervalMs = 250;
 const progressIntervalMs = 1000;
 
-export interface JobStatus {
-  status: string;
-  total_rows: number | null;
-  completed: number;
-  failed: number;
-}
 
 /** The job as last read from the API, shared by the watcher and the faults. */
 export interface JobWatch {

@@ -1,5 +1,6 @@
 // The clients of a load run: each one polls the job's status and, once the job is complete, reads
 // random results pages, checking every response and adding its latency to the shared statistics.
+import type { JobStatus } from "../../src/cli/client.ts";
 import { sleep } from "../support/processes.ts";
 import type { Options } from "./options.ts";
 
@@ -14,14 +15,6 @@ export type RequestKind = "status" | "results";
 /** Latency series. Results requests that got 409 before completion are kept apart from served pages. */
 export type LatencySeries = RequestKind | "results 409";
 
-export interface JobStatus {
-  status: string;
-  total_rows: number | null;
-  completed: number;
-  failed: number;
-  progress: number;
-  error: string | null;
-}
 
 /** Counters and latencies that every client adds to. */
 export class LoadStats {

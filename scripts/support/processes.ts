@@ -88,7 +88,7 @@ export class Child {
     return this.#process.exited;
   }
 
-  /** How the process ended, as `exit code 1` or `signal SIGKILL`; null while it runs. */
+  /** Exit description of the process, as `exit code 1` or `signal SIGKILL`; null while it runs. */
   get exitStatus(): string | null {
     if (this.#process.signalCode !== null) return `signal ${this.#process.signalCode}`;
     if (this.#process.exitCode !== null) return `exit code ${this.#process.exitCode}`;

@@ -29,7 +29,7 @@ export function isAdmin(payload: Record<string, unknown>): boolean {
 }
 
 /**
- * An Elysia plugin that rejects every request to a path that `isPublic` does not accept unless it
+ * Builds an Elysia plugin that rejects every request to a path that `isPublic` does not accept unless it
  * carries a valid admin token. It runs when the request arrives, before the body is parsed or
  * validated, so a request without a valid token learns nothing about its body.
  */

@@ -50,7 +50,7 @@ if (!(await Bun.file(path).exists())) fail(`file not found: ${path}`, 2);
 
 const config = configFromEnvironment();
 const baseUrl = args.values.url ?? config.batchServiceUrl;
-/** The admin token and where it came from, so a rejected token can be traced. */
+/** Finds the admin token and where it came from, so a rejected token can be traced. */
 async function findToken(): Promise<{ token: string; source: string }> {
   if (args.values.token) return { token: args.values.token, source: "--token" };
   if (config.batchToken !== null) return { token: config.batchToken, source: "LOCATION_BATCH_TOKEN" };

@@ -1,4 +1,4 @@
-// `bun run token [hours]`: prints an admin token signed with JWT_SECRET, valid 24 hours unless told otherwise.
+// `bun run token [hours]`: prints an admin token signed with JWT_SECRET, valid 24 hours unless another number of hours is given.
 import { signAdminToken } from "../api/auth.ts";
 import { configFromEnvironment } from "../runtime.ts";
 

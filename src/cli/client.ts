@@ -42,7 +42,7 @@ export class ApiClient {
     }
     if (!response.ok) {
       const reason = (body as { error?: string } | null)?.error ?? (text.slice(0, 200) || response.statusText);
-      throw new ApiError(response.status, `${init.method ?? "GET"} ${path} answered ${response.status}: ${reason}`);
+      throw new ApiError(response.status, `${init.method ?? "GET"} ${path} returned ${response.status}: ${reason}`);
     }
     return body;
   }

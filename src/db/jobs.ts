@@ -3,7 +3,7 @@ import { and, eq, isNull, lt, sql, inArray } from "drizzle-orm";
 import type { Database, Executor } from "./client.ts";
 import { jobs, type JobRow } from "./schema.ts";
 
-/** A job hash: 24 hex characters from the Web Crypto random source. */
+/** Makes a job hash: 24 hex characters from the Web Crypto random source. */
 export function newJobHash(): string {
   const bytes = crypto.getRandomValues(new Uint8Array(12));
   return Array.from(bytes, (byte) => byte.toString(16).padStart(2, "0")).join("");

@@ -1,6 +1,6 @@
 // Reads an Object Store object chunk by chunk, on demand. The client's own `get` pushes every chunk
-// into its stream as fast as the server sends them, whether or not the reader keeps up, so a large
-// file would pile up in memory, and stopping early makes it throw outside any caller. Here each chunk
+// into its stream as fast as the server sends them, whether or not the reader keeps up. A large file
+// would pile up in memory, and stopping early makes it throw outside any caller. Here each chunk
 // is fetched by a direct get when the reader asks for it, so memory holds one chunk at a time.
 //
 // The layout is the Object Store's (NATS ADR-20): stream `OBJ_<bucket>`, chunks on the subject

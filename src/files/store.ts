@@ -18,7 +18,7 @@ export interface OpenedFile {
   contentType: string | null;
 }
 
-/** The upload is larger than the configured limit; carries the limit so the route can say it. */
+/** Upload larger than the configured limit; it carries the limit so the route can report it. */
 export class FileTooLargeError extends Error {
   override readonly name = "FileTooLargeError";
   constructor(readonly maxBytes: number) {
@@ -34,7 +34,7 @@ export class FileNotFoundError extends Error {
   }
 }
 
-/** The files service could not be reached or answered with a server error: worth retrying. */
+/** Files service unreachable or failing with a server error, so the fetch is worth retrying. */
 export class FileFetchError extends Error {
   override readonly name = "FileFetchError";
 }
@@ -59,7 +59,7 @@ export class FileStore {
 
   /**
    * Stores an upload under the SHA-256 of its bytes. The bytes go to a temporary file while they are
-   * hashed, because the object's name is the hash and is known only at the end; memory stays constant.
+   * hashed, because the object's name is the hash and is known only at the end. Memory stays constant.
    */
   async put(body: ReadableStream<Uint8Array>, contentType: string | null): Promise<StoredFile> {
     const folder = await mkdtemp(join(tmpdir(), "location-batch-upload-"));
@@ -118,7 +118,7 @@ export class FileStore {
     }
     if (response.status === 404) throw new FileNotFoundError();
     if (!response.ok || response.body === null) {
-      throw new FileFetchError(`files service answered ${response.status} ${response.statusText}`);
+      throw new FileFetchError(`files service returned ${response.status} ${response.statusText}`);
     }
     return { body: response.body, contentType: response.headers.get("content-type") };
   }

@@ -5,7 +5,7 @@ import { CsvError, parse } from "csv-parse";
 import { FileFormatError, maxValueLength, type RowValue } from "./types.ts";
 
 /**
- * Longest record, in characters, before the file is taken to be broken. Without a limit an unclosed
+ * Maximum record length, in characters, before the file is taken to be broken. Without a limit an unclosed
  * quote early in a large file makes the parser keep the rest of the file in memory as one field.
  * A value over 512 characters fails only its row; one over this limit fails the file.
  */

@@ -22,7 +22,7 @@ export function formatFromContentType(contentType: string | null): FileFormat | 
 export async function* readRows(body: ReadableStream<Uint8Array>, contentType: string | null): AsyncGenerator<RowValue> {
   const { first, all } = await peekFirstCharacter(decodeUtf8(body));
   const format = formatFromContentType(contentType) ?? (first === "[" ? "json" : "csv");
-  // A blank file has no rows, whatever its content type says; the caller fails it as such.
+  // A blank file has no rows, whatever its content type. The caller fails it as such.
   if (first === null) return;
   if (format === "json") {
     if (first !== "[") throw new FileFormatError("invalid JSON file: expected an array of values at the top level");

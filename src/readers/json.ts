@@ -142,7 +142,7 @@ async function* replaceUnpairedSurrogates(chunks: AsyncIterable<string>): AsyncG
  */
 export async function* readJson(chunks: AsyncIterable<string>): AsyncGenerator<RowValue> {
   // Only the elements are emitted, and with keepStack off each is dropped from the array once
-  // emitted, so memory holds one element at a time.
+  // emitted, so memory contains one element at a time.
   const parser = new JSONParser({ paths: ["$.*"], keepStack: false });
   const ready: RowValue[] = [];
   let failure: Error | null = null;

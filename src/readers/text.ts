@@ -37,7 +37,7 @@ export async function* decodeUtf8(body: ReadableStream<Uint8Array>): AsyncGenera
   }
 }
 
-/** The first character that is not JSON whitespace, or null for a blank file. */
+/** Returns the first character that is not JSON whitespace, or null for a blank file. */
 export function firstNonBlank(text: string): string | null {
   const match = /[^ \t\r\n]/.exec(text);
   return match ? match[0] : null;

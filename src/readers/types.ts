@@ -13,5 +13,5 @@ export class FileFormatError extends Error {
 
 export type FileFormat = "csv" | "json";
 
-/** Longest value, in characters, that a row may carry; a longer one fails its row. */
+/** Maximum length, in characters, of a row's value. A longer one fails its row. */
 export const maxValueLength = 512;

@@ -1,4 +1,4 @@
-// What every resolver returns, so the row stage does not depend on how a value was resolved.
+// The result type of every resolver, so the row stage does not depend on how a value was resolved.
 
 /** A resolved place, as stored in the `locations` table and returned in results. */
 export interface ResolvedLocation {
@@ -11,7 +11,7 @@ export interface ResolvedLocation {
   admin1: string | null;
   latitude: number;
   longitude: number;
-  /** Where the place comes from: `geonames` for a gazetteer place, `coordinates` for a point given as input. */
+  /** Source of the place: `geonames` for a gazetteer place, `coordinates` for a point given as input. */
   source: string;
   /** The place's id in its source: a GeoNames id, or the rounded `lat,lng` of a point. */
   sourceId: string;

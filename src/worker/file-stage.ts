@@ -20,7 +20,7 @@ const publishWindow = 512;
  * worker dispatching a million-row file peaked about 200 MiB higher (measured with Bun 1.4.5 here).
  */
 const collectEveryRows = 16_384;
-/** How often a long read tells the server the file message is still being worked on. */
+/** Interval at which a long read sends the server a progress acknowledgement for the file message. */
 const heartbeatMs = 5000;
 
 /** The worker is shutting down: the file message goes back at once for another worker to take. */
@@ -81,7 +81,7 @@ async function publishRows(
 }
 
 /**
- * Handles one file message; acknowledges it, or asks for a delayed redelivery on a fault worth retrying.
+ * Handles one file message. It acknowledges the message, or requests a delayed redelivery on a fault worth retrying.
  * When `signal` aborts, a fan-out in progress stops and the message goes back for another worker.
  */
 export async function handleFileMessage(deps: WorkerDeps, msg: JsMsg, signal?: AbortSignal): Promise<void> {

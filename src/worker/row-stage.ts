@@ -134,7 +134,7 @@ export async function handleRowMessages(deps: WorkerDeps, job: JobRef, messages:
   }
 }
 
-/** The record of a row given up after `tries`: failed, with its value when the value can be stored. */
+/** Builds the record of a row given up after `tries`: failed, with its value when the value can be stored. */
 export function givenUpRow(row: number, value: string, tries: number): RowWork {
   return { row, kind: "invalid", value, error: `row could not be processed after ${tries} tries` };
 }

@@ -73,7 +73,7 @@ export function batchRoutes(deps: ApiDeps) {
         return { job_hash: job.hash, file_hash: job.fileHash, status: "scheduled" as const };
       },
       {
-        // Parsed as JSON whatever the content type says, so a form body is rejected as invalid JSON.
+        // Parsed as JSON whatever the content type, so a form body is rejected as invalid JSON.
         parse: "json",
         body: CreateJobBody,
         response: { 202: CreatedJob, 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 422: ErrorBody },

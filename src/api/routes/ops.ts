@@ -10,7 +10,7 @@ const checkTimeoutMs = 2000;
 async function within<T>(promise: Promise<T>, what: string): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} did not answer within ${checkTimeoutMs} ms`)), checkTimeoutMs);
+    timer = setTimeout(() => reject(new Error(`${what} check timed out after ${checkTimeoutMs} ms`)), checkTimeoutMs);
   });
   try {
     return await Promise.race([promise, timeout]);
@@ -57,7 +57,7 @@ export function opsRoutes(deps: ApiDeps) {
           metrics.queueDepth.set({ queue: "files" }, files.num_pending);
           metrics.queueDepth.set({ queue: "rows" }, Math.max(0, stream.state.messages - files.num_pending - files.num_ack_pending));
         } catch {
-          // Queue depth is left at its last value while NATS does not answer; /health reports that.
+          // Queue depth keeps its last value while NATS is unreachable, which /health reports.
         }
         set.headers["content-type"] = metrics.registry.contentType;
         return metrics.registry.metrics();
