@@ -376,6 +376,19 @@ describe("file structure", () => {
     expect(error).toBeInstanceOf(FileFormatError);
   });
 
+  test.each([
+    ['["Paris" "Secret Lyon"]', "invalid JSON: found a string after element 1 where ',' or ']' was expected"],
+    ['["Paris", }', "invalid JSON: found '}' after element 1 where a value was expected"],
+    ['["Paris", "Lyon"', "invalid JSON: the file ends after element 2 without closing the array"],
+    ['["Secret unterminated', "invalid JSON: the file ends before the first element without closing the array"],
+    ['["Paris", tru]', "invalid JSON: unexpected character after element 1; check for a missing quote or comma"],
+  ])("error for %p names the place, not the content", async (text, message) => {
+    const error = await readError(text);
+    expect(error).toBeInstanceOf(FileFormatError);
+    expect(error.message).toBe(message);
+    expect(error.message).not.toContain("Secret");
+  });
+
   test("invalid JSON after many rows fails the file", async () => {
     const text = `[${Array.from({ length: 10_000 }, (_, index) => `"Place ${index}"`).join(",")}, oops]`;
     let thrown: unknown = null;

@@ -146,7 +146,9 @@ export async function* readJson(chunks: AsyncIterable<string>): AsyncGenerator<R
   const parser = new JSONParser({ paths: ["$.*"], keepStack: false });
   const ready: RowValue[] = [];
   let failure: Error | null = null;
+  let elements = 0;
   parser.onValue = ({ value }) => {
+    elements += 1;
     ready.push(elementToRowValue(value));
   };
   parser.onError = (error) => {
@@ -170,6 +172,44 @@ export async function* readJson(chunks: AsyncIterable<string>): AsyncGenerator<R
       failure = error as Error;
     }
   }
-  if (failure !== null) throw new FileFormatError(`invalid JSON: ${(failure as Error).message}`);
+  if (failure !== null) throw new FileFormatError(describeJsonFailure((failure as Error).message, elements));
   yield* ready;
+}
+
+const tokenNames: Record<string, string> = {
+  STRING: "a string",
+  NUMBER: "a number",
+  TRUE: "true",
+  FALSE: "false",
+  NULL: "null",
+  LEFT_BRACE: "'{'",
+  RIGHT_BRACE: "'}'",
+  LEFT_BRACKET: "'['",
+  RIGHT_BRACKET: "']'",
+  COLON: "':'",
+  COMMA: "','",
+};
+
+/**
+ * Rewrites a message of @streamparser/json 0.0.22 to name where the file broke, by the count of
+ * array elements read before it. The library's messages quote the offending token, which is file
+ * content, so they never reach the job's error or a log line.
+ */
+export function describeJsonFailure(message: string, elements: number): string {
+  const where = elements === 0 ? "before the first element" : `after element ${elements}`;
+  const unexpectedToken = /^Unexpected ([A-Z_]+) \(.*\) in state ([A-Z_]+)$/s.exec(message);
+  if (unexpectedToken) {
+    const token = tokenNames[unexpectedToken[1]!] ?? "a token";
+    const state = unexpectedToken[2];
+    const expectedByState: Record<string, string> = { COMMA: "',' or ']'", VALUE: "a value" };
+    const expected = expectedByState[state!] ?? "something else";
+    return `invalid JSON: found ${token} ${where} where ${expected} was expected`;
+  }
+  if (/^Unexpected ".*" at position/s.test(message)) {
+    return `invalid JSON: unexpected character ${where}; check for a missing quote or comma`;
+  }
+  if (/ended in (the middle|mid-parsing)/.test(message)) {
+    return `invalid JSON: the file ends ${where} without closing the array`;
+  }
+  return `invalid JSON ${where}`;
 }
