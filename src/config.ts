@@ -30,6 +30,8 @@ export interface Config {
   /** A job whose counts have not moved for this long is checked and driven on by the sweeper. */
   stalledJobMs: number;
   logLevel: "debug" | "info" | "warn" | "error";
+  /** Port on which `bun run worker` serves its own /metrics; 0 turns it off. */
+  workerMetricsPort: number;
   /** The service `bun run batch` talks to. */
   batchServiceUrl: string;
   /** The admin token `bun run batch` sends; null to sign one with jwtSecret or read the local token file. */
@@ -118,6 +120,7 @@ export function loadConfig(env: Env): Config {
     maxDeliveries: integer(env, "MAX_DELIVERIES", 5, 1, 100, "how often a message is tried before it is given up"),
     stalledJobMs: integer(env, "STALLED_JOB_SECONDS", 60, 5, 86_400, "when a job whose counts stopped moving is driven on") * 1000,
     logLevel,
+    workerMetricsPort: integer(env, "WORKER_METRICS_PORT", 9464, 0, 65535, "the port of a worker's Prometheus metrics"),
     batchServiceUrl: url(env, "LOCATION_BATCH_URL", "http://127.0.0.1:3000", ["http:", "https:"]),
     batchToken: optionalText(env, "LOCATION_BATCH_TOKEN"),
   };

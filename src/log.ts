@@ -4,15 +4,26 @@ import pino from "pino";
 
 export type Logger = pino.Logger;
 
-/** Makes the process logger; job lines come from `logger.child({ job_hash })`. Tokens never reach a log line. */
-export function createLogger(level: string, name: string): Logger {
-  return pino({
+/**
+ * Makes the process logger, writing JSON lines to stdout unless a destination is given (tests read
+ * the lines back). Job lines carry `job_hash`. Tokens never reach a log line.
+ */
+export function createLogger(level: string, name: string, destination?: pino.DestinationStream): Logger {
+  const options: pino.LoggerOptions = {
     name,
     level,
     base: { pid: process.pid },
     timestamp: pino.stdTimeFunctions.isoTime,
     redact: { paths: ["token", "authorization", "*.authorization", "headers.authorization"], censor: "[redacted]" },
-  });
+  };
+  return destination === undefined ? pino(options) : pino(options, destination);
+}
+
+const jobPathPattern = /^\/locations\/batch\/([0-9a-f]{24})(?:\/|$)/;
+
+/** Returns the job hash a request path names, for the `job_hash` field of a request's log line. */
+export function jobHashOfPath(path: string): string | undefined {
+  return jobPathPattern.exec(path)?.[1];
 }
 
 /**

@@ -9,6 +9,7 @@ export interface Metrics {
   rowsProcessed: Counter<"status">;
   stageSeconds: Histogram<"stage">;
   jobsByStatus: Gauge<"status">;
+  rowsByStatus: Gauge<"status">;
   queueDepth: Gauge<"queue">;
 }
 
@@ -32,7 +33,7 @@ export function createMetrics(): Metrics {
     }),
     stageSeconds: new Histogram({
       name: "location_batch_stage_duration_seconds",
-      help: "Time spent in one unit of a stage: file (a whole file), row_batch (one batch of rows)",
+      help: "Time spent in one unit of a stage: file (reading and fanning out a whole file), row_batch (one batch of rows), job (creation to completion)",
       labelNames: ["stage"],
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
       registers: [registry],
@@ -40,6 +41,12 @@ export function createMetrics(): Metrics {
     jobsByStatus: new Gauge({
       name: "location_batch_jobs",
       help: "Batch jobs in the database, by status, read when scraped",
+      labelNames: ["status"],
+      registers: [registry],
+    }),
+    rowsByStatus: new Gauge({
+      name: "location_batch_rows",
+      help: "Rows recorded over all jobs in the database, by outcome (ok or failed), read when scraped",
       labelNames: ["status"],
       registers: [registry],
     }),

@@ -73,6 +73,40 @@ export function serveApi(services: Services, jwtSecret: string) {
   return app;
 }
 
+/**
+ * Serves this worker's Prometheus metrics (row counts, stage latencies, process figures) on
+ * WORKER_METRICS_PORT, since a worker has no API. Returns null when the port is 0 or taken: a second
+ * worker on the same host then runs without its own endpoint rather than failing to start.
+ */
+export function serveWorkerMetrics(services: Services): { stop(): void } | null {
+  const { config, logger, metrics } = services;
+  if (config.workerMetricsPort === 0) return null;
+  try {
+    const server = Bun.serve({
+      hostname: config.host,
+      port: config.workerMetricsPort,
+      async fetch(request) {
+        if (new URL(request.url).pathname !== "/metrics") return new Response("not found; metrics are at /metrics\n", { status: 404 });
+        return new Response(await metrics.registry.metrics(), { headers: { "content-type": metrics.registry.contentType } });
+      },
+    });
+    logger.info({ url: `http://${config.host}:${server.port}/metrics` }, "worker metrics listening");
+    return { stop: () => void server.stop(true) };
+  } catch (error) {
+    logger.warn(
+      { err: describeError(error), port: config.workerMetricsPort },
+      "worker metrics port unavailable, so this worker serves no metrics; set WORKER_METRICS_PORT to a free port",
+    );
+    return null;
+  }
+}
+
+/** Stops the API: ends its progress streams first, because a graceful stop waits for every open response. */
+export async function stopApi(app: ReturnType<typeof serveApi>): Promise<void> {
+  app.decorator.progressHub.close();
+  await app.stop();
+}
+
 export async function runWorker(services: Services): Promise<RunningWorker> {
   const started = performance.now();
   const resolver = loadEmbeddedResolver();

@@ -39,6 +39,8 @@ export function serviceEnvironment(settings: ServiceSettings): Record<string, st
     PORT: String(settings.apiPort),
     NATS_PREFIX: settings.natsPrefix,
     EVENT_SUBJECT_PREFIX: `${settings.natsPrefix}.location.batch`,
+    // Several workers run on one host here, and their metrics are read from the API's /metrics.
+    WORKER_METRICS_PORT: "0",
   };
 }
 

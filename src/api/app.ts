@@ -2,14 +2,18 @@
 // errors into JSON responses.
 import { swagger } from "@elysiajs/swagger";
 import { Elysia } from "elysia";
-import { describeError } from "../log.ts";
+import { describeError, jobHashOfPath } from "../log.ts";
 import { adminGuard } from "./auth.ts";
 import type { ApiDeps } from "./deps.ts";
 import { isDependencyOutage } from "../outage.ts";
 import { HttpError } from "./errors.ts";
+import { asyncApiRoutes } from "./routes/asyncapi.ts";
 import { batchRoutes } from "./routes/batch.ts";
+import { downloadRoutes } from "./routes/downloads.ts";
 import { fileRoutes } from "./routes/files.ts";
 import { opsRoutes } from "./routes/ops.ts";
+import { progressRoutes } from "./routes/progress.ts";
+import { webRoutes } from "./routes/web.ts";
 
 /** Names the field and the rule a request broke, from Elysia's validation error, without echoing its value. */
 function validationMessage(error: { all?: unknown; message: string }): string {
@@ -23,9 +27,11 @@ function validationMessage(error: { all?: unknown; message: string }): string {
   return "request is invalid";
 }
 
-/** Paths open without a token: health, metrics and the API documentation. */
+/** Paths open without a token: the web page and its assets, health, metrics and the API and event documentation. */
+const publicPaths = new Set(["/", "/app.js", "/app.css", "/health", "/metrics", "/asyncapi.json", "/swagger"]);
+
 export function isPublicPath(path: string): boolean {
-  return path === "/health" || path === "/metrics" || path === "/swagger" || path.startsWith("/swagger/");
+  return publicPaths.has(path) || path.startsWith("/swagger/");
 }
 
 export function createApp(deps: ApiDeps) {
@@ -56,7 +62,8 @@ export function createApp(deps: ApiDeps) {
           return { error: (error as Error).message };
         default: {
           if (isDependencyOutage(error)) {
-            logger.warn({ err: describeError(error), path: new URL(request.url).pathname }, "request failed while a dependency is down");
+            const path = new URL(request.url).pathname;
+            logger.warn({ err: describeError(error), path, job_hash: jobHashOfPath(path) }, "request failed while a dependency is down");
             set.status = 503;
             set.headers["retry-after"] = "5";
             return { error: "Postgres or NATS is not answering; try again in a few seconds" };
@@ -66,7 +73,8 @@ export function createApp(deps: ApiDeps) {
             set.status = 400;
             return { error: "request body is nested too deeply to parse" };
           }
-          logger.error({ err: describeError(error), method: request.method, path: new URL(request.url).pathname }, "request failed");
+          const path = new URL(request.url).pathname;
+          logger.error({ err: describeError(error), method: request.method, path, job_hash: jobHashOfPath(path) }, "request failed");
           set.status = 500;
           return { error: "internal error; the server log has the details" };
         }
@@ -76,13 +84,15 @@ export function createApp(deps: ApiDeps) {
       swagger({
         path: "/swagger",
         provider: "swagger-ui",
-        exclude: ["/swagger", "/swagger/json"],
+        // Paths with a dot (the downloads, /asyncapi.json) are left out by default, as if static files.
+        excludeStaticFile: false,
+        exclude: ["/swagger", "/swagger/json", "/", "/app.js", "/app.css"],
         documentation: {
           info: {
             title: "Batch location lookup",
             version: "0.1.0",
             description:
-              "Files of place names or coordinates, resolved to locations row by row. Every route but /health, /metrics and /swagger needs an admin JWT (HS256) as a Bearer token.",
+              "Files of place names or coordinates, resolved to locations row by row. Every route but the web page at /, /health, /metrics, /asyncapi.json and /swagger needs an admin JWT (HS256) as a Bearer token. The location.batch.* NATS events are described as AsyncAPI 3.0 at /asyncapi.json.",
           },
           components: {
             securitySchemes: { bearerAuth: { type: "http", scheme: "bearer", bearerFormat: "JWT" } },
@@ -90,15 +100,19 @@ export function createApp(deps: ApiDeps) {
           tags: [
             { name: "batch", description: "Batch jobs" },
             { name: "files", description: "The built-in files service" },
-            { name: "operations", description: "Health and metrics" },
+            { name: "operations", description: "Health, metrics and the events document" },
           ],
         },
       }),
     )
     .use(adminGuard(deps.jwtSecret, isPublicPath))
     .use(opsRoutes(deps))
+    .use(webRoutes())
+    .use(asyncApiRoutes(deps))
     .use(fileRoutes(deps))
-    .use(batchRoutes(deps));
+    .use(batchRoutes(deps))
+    .use(progressRoutes(deps))
+    .use(downloadRoutes(deps));
 }
 
 export type App = ReturnType<typeof createApp>;

@@ -51,6 +51,26 @@ export const ResultsQuery = t.Object(
   { additionalProperties: false },
 );
 
+export const JobsQuery = t.Object(
+  {
+    page: t.Optional(t.Integer({ minimum: 1, default: 1, error: "page must be an integer of at least 1" })),
+    per_page: t.Optional(
+      t.Integer({ minimum: 1, maximum: 500, default: 500, error: "per_page must be an integer from 1 to 500" }),
+    ),
+    status: t.Optional(t.Union(JobStatusName.anyOf, { error: "status must be scheduled, processing, complete or failed" })),
+  },
+  { additionalProperties: false },
+);
+
+export const JobsPageBody = t.Object({
+  page: t.Integer(),
+  per_page: t.Integer(),
+  total: t.Integer({ description: "Jobs in all, or of the requested status" }),
+  total_pages: t.Integer(),
+  next: t.Nullable(t.String({ description: "Path of the next page, or null on the last" })),
+  data: t.Array(JobStatusBody, { description: "Jobs, newest first: by created_at, then by id" }),
+});
+
 export const LocationBody = t.Object({
   location_hash: t.String({ description: "Stable id of the place: the same in every job, on every machine" }),
   name: t.String(),

@@ -1,5 +1,5 @@
 // `bun run api`: the HTTP API alone. JWT_SECRET is required, since workers and tokens must share it.
-import { closeServices, configFromEnvironment, onShutdown, openServices, serveApi } from "../runtime.ts";
+import { closeServices, configFromEnvironment, onShutdown, openServices, serveApi, stopApi } from "../runtime.ts";
 
 const config = configFromEnvironment();
 if (config.jwtSecret === null) {
@@ -9,7 +9,7 @@ if (config.jwtSecret === null) {
 const services = await openServices(config, "location-batch-api");
 let app: ReturnType<typeof serveApi> | null = null;
 onShutdown(services.logger, async () => {
-  await app?.stop();
+  if (app !== null) await stopApi(app);
   await closeServices(services);
 });
 app = serveApi(services, config.jwtSecret);

@@ -1,127 +1,160 @@
-// `bun run batch FILE`: uploads a file, creates a job, shows its progress until it ends, and writes
-// the results as CSV. Exit code: 0 complete, 1 the job failed, 2 bad usage or no connection.
-import { stringify } from "csv-stringify";
-import { createWriteStream } from "node:fs";
-import { readFile } from "node:fs/promises";
-import { basename } from "node:path";
-import { parseArgs } from "node:util";
+// `bun run batch FILE` or `bun run batch --job JOB_HASH`: uploads a file and creates a job (or takes an
+// existing one), shows its progress on stderr until it ends, and streams its results to a file.
+// Exit codes: 0 complete, 1 the job failed, 2 bad usage or the service could not be used, 130 Ctrl-C.
+import { constants } from "node:fs";
+import { access, readFile, stat } from "node:fs/promises";
 import { signAdminToken } from "../api/auth.ts";
 import { ApiClient, ApiError, type JobStatus } from "../cli/client.ts";
-import { localTokenFile } from "../config.ts";
+import { DownloadError, outputDirectoryError, removeTemporaryFile, saveResponse, stdoutPath } from "../cli/download.ts";
+import { followJob } from "../cli/follow.ts";
+import { UsageError, parseBatchArguments, resumeCommand, usage, type BatchOptions } from "../cli/options.ts";
+import { ProgressReporter } from "../cli/progress-reporter.ts";
+import { ConfigError, localTokenFile, type Config } from "../config.ts";
 import { configFromEnvironment } from "../runtime.ts";
 
-const usage = `usage: bun run batch FILE [--out PATH] [--url URL] [--token JWT] [--poll SECONDS]
+const exitCodes = { complete: 0, jobFailed: 1, unusable: 2, interrupted: 130 } as const;
 
-Uploads FILE (CSV, one value a line, or a JSON array), runs a batch job on it, and writes the
-results to PATH (default: FILE's name with .results.csv, in the working directory).
-  --url     the service, default $LOCATION_BATCH_URL or http://127.0.0.1:3000
-  --token   an admin JWT, default $LOCATION_BATCH_TOKEN, else one signed with $JWT_SECRET,
-            else the token \`bun run start\` wrote to ${localTokenFile}
-  --poll    seconds between progress checks, default 1`;
-
-const pollDefaultSeconds = 1;
-
-function fail(message: string, code: number): never {
+function exitWith(message: string, code: number): never {
   console.error(message);
   process.exit(code);
 }
 
-function parseCommandLine() {
+function readOptions(): BatchOptions {
   try {
-    return parseArgs({
-      allowPositionals: true,
-      options: {
-        out: { type: "string" },
-        url: { type: "string" },
-        token: { type: "string" },
-        poll: { type: "string" },
-        help: { type: "boolean", short: "h" },
-      },
-    });
+    const parsed = parseBatchArguments(process.argv.slice(2), process.stderr.isTTY === true);
+    if (parsed === "help") {
+      console.log(usage);
+      process.exit(exitCodes.complete);
+    }
+    return parsed;
   } catch (error) {
-    fail(`${(error as Error).message}\n\n${usage}`, 2);
+    if (!(error instanceof UsageError)) throw error;
+    const synopsis = usage.split("\n").slice(0, 2).join("\n");
+    exitWith(`${error.message}\n\n${synopsis}\nRun \`bun run batch --help\` for every option.`, exitCodes.unusable);
   }
 }
-const args = parseCommandLine();
-if (args.values.help) fail(usage, 0);
-const [path] = args.positionals;
-if (!path) fail(`missing FILE\n\n${usage}`, 2);
-if (!(await Bun.file(path).exists())) fail(`file not found: ${path}`, 2);
 
-const config = configFromEnvironment();
-const baseUrl = args.values.url ?? config.batchServiceUrl;
-/** Finds the admin token and where it came from, so a rejected token can be traced. */
-async function findToken(): Promise<{ token: string; source: string }> {
-  if (args.values.token) return { token: args.values.token, source: "--token" };
+function readConfig(): Config {
+  try {
+    return configFromEnvironment();
+  } catch (error) {
+    if (error instanceof ConfigError) exitWith(error.message, exitCodes.unusable);
+    throw error;
+  }
+}
+
+/** Finds the admin token and where it came from, so that a rejected token can be traced. */
+async function findToken(options: BatchOptions, config: Config): Promise<{ token: string; source: string }> {
+  if (options.token !== null) return { token: options.token, source: "--token" };
   if (config.batchToken !== null) return { token: config.batchToken, source: "LOCATION_BATCH_TOKEN" };
   if (config.jwtSecret !== null) return { token: await signAdminToken(config.jwtSecret, 3600, "batch-cli"), source: "JWT_SECRET" };
   try {
     return { token: (await readFile(localTokenFile, "utf8")).trim(), source: localTokenFile };
   } catch {
-    fail(`no admin token: pass --token, set LOCATION_BATCH_TOKEN or JWT_SECRET, or run \`bun run start\` here first`, 2);
+    exitWith(`no admin token: pass --token, set LOCATION_BATCH_TOKEN or JWT_SECRET, or run \`bun run start\` here first`, exitCodes.unusable);
   }
 }
-const pollMs = Math.max(0.1, Number(args.values.poll ?? pollDefaultSeconds)) * 1000;
-const outPath = args.values.out ?? `${basename(path).replace(/\.[^.]*$/, "")}.results.csv`;
-const credentials = await findToken();
-const client = new ApiClient(baseUrl, credentials.token);
 
-function progressLine(job: JobStatus, startedMs: number): string {
-  const done = job.completed + job.failed;
-  if (job.total_rows === null) return `${job.status}: reading the file`;
-  const seconds = (performance.now() - startedMs) / 1000;
-  const rate = seconds > 0 ? Math.round(done / seconds) : 0;
-  const percent = ((100 * done) / Math.max(1, job.total_rows)).toFixed(1);
-  return `${job.status}: ${done} of ${job.total_rows} rows (${percent}%), ${job.failed} failed, ${rate} rows/s`;
+/**
+ * Returns why FILE cannot be uploaded, or null when it is a readable file. Checked first, because a
+ * failed read during the upload would look like a network error.
+ */
+async function inputFileError(file: string): Promise<string | null> {
+  try {
+    const info = await stat(file);
+    if (!info.isFile()) return `${file} is not a file: expected a CSV or JSON file`;
+    await access(file, constants.R_OK);
+    return null;
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    return code === "ENOENT" ? `file not found: ${file}` : `cannot read ${file}: ${(error as Error).message}`;
+  }
+}
+
+const options = readOptions();
+const config = readConfig();
+if (options.file !== null) {
+  const fileError = await inputFileError(options.file);
+  if (fileError !== null) exitWith(fileError, exitCodes.unusable);
+}
+const outputError = await outputDirectoryError(options.outPath);
+if (outputError !== null) exitWith(outputError, exitCodes.unusable);
+
+const baseUrl = options.url ?? config.batchServiceUrl;
+const credentials = await findToken(options, config);
+const client = new ApiClient(baseUrl, credentials.token);
+const reporter = new ProgressReporter(process.stderr);
+// With the results on stdout, the summary moves to stderr so that stdout contains only the results.
+const printSummary = options.outPath === stdoutPath ? console.error : console.log;
+
+/** Current step of the command, for the Ctrl-C and error messages. */
+type Phase = { kind: "starting" } | { kind: "following" | "downloading"; jobHash: string };
+let phase = { kind: "starting" } as Phase;
+
+process.on("SIGINT", () => {
+  removeTemporaryFile(options.outPath);
+  if (phase.kind === "starting") {
+    reporter.note("interrupted before the service returned a job hash");
+  } else {
+    const state = phase.kind === "following" ? "keeps running on the service" : "is complete";
+    reporter.note(`interrupted: job ${phase.jobHash} ${state}. To follow it again and write its results, run:\n  ${resumeCommand(phase.jobHash, options)}`);
+  }
+  process.exit(exitCodes.interrupted);
+});
+
+/** Reads the first status of the job named by --job. An unknown job exits with code 2 and a message naming the job and the URL. */
+async function existingJob(jobHash: string): Promise<JobStatus> {
+  try {
+    return await client.jobStatus(jobHash);
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 404) exitWith(`job ${jobHash} not found at ${baseUrl}: check the job hash and --url`, exitCodes.unusable);
+    throw error;
+  }
+}
+
+async function startJob(file: string): Promise<JobStatus> {
+  const stored = await client.uploadFile(file);
+  printSummary(`uploaded ${file}: ${stored.size} bytes, file_hash ${stored.file_hash}`);
+  const { job_hash } = await client.createJob(stored.file_hash);
+  printSummary(`job ${job_hash} scheduled`);
+  phase = { kind: "following", jobHash: job_hash };
+  return client.jobStatus(job_hash);
+}
+
+async function run(): Promise<void> {
+  let job: JobStatus;
+  if (options.jobHash !== null) {
+    job = await existingJob(options.jobHash);
+    phase = { kind: "following", jobHash: job.job_hash };
+  } else {
+    job = await startJob(options.file!);
+  }
+
+  job = await followJob(client, job, reporter, options.pollMs);
+  if (job.status === "failed") exitWith(`job ${job.job_hash} failed: ${job.error ?? "no error was recorded"}`, exitCodes.jobFailed);
+
+  phase = { kind: "downloading", jobHash: job.job_hash };
+  const destination = options.outPath === stdoutPath ? "stdout" : options.outPath;
+  const response = await client.downloadResults(job.job_hash, options.format);
+  await saveResponse(response, options.outPath);
+  printSummary(`job ${job.job_hash} complete: ${job.completed} resolved, ${job.failed} failed; results written to ${destination}`);
 }
 
 try {
-  const stored = await client.uploadFile(path);
-  console.log(`uploaded ${path}: ${stored.size} bytes, file_hash ${stored.file_hash}`);
-  const { job_hash } = await client.createJob(stored.file_hash);
-  console.log(`job ${job_hash} scheduled`);
-
-  const started = performance.now();
-  let job = await client.jobStatus(job_hash);
-  let last = "";
-  while (job.status === "scheduled" || job.status === "processing") {
-    const line = progressLine(job, started);
-    if (line !== last) console.log(line);
-    last = line;
-    await Bun.sleep(pollMs);
-    job = await client.jobStatus(job_hash);
-  }
-  if (job.status === "failed") fail(`job ${job_hash} failed: ${job.error}`, 1);
-  console.log(progressLine(job, started));
-
-  const out = stringify({
-    header: true,
-    columns: ["row", "value", "status", "name", "country_code", "latitude", "longitude", "location_hash", "error"],
-  });
-  const sink = createWriteStream(outPath);
-  out.pipe(sink);
-  for await (const entry of client.results(job_hash)) {
-    const location = entry.location;
-    const ready = out.write([
-      entry.row,
-      entry.value,
-      entry.status,
-      location?.name ?? "",
-      location?.country_code ?? "",
-      location?.latitude ?? "",
-      location?.longitude ?? "",
-      location?.location_hash ?? "",
-      entry.error ?? "",
-    ]);
-    if (!ready) await new Promise((resolve) => out.once("drain", resolve));
-  }
-  out.end();
-  await new Promise((resolve, reject) => sink.on("finish", resolve).on("error", reject));
-  console.log(`job ${job_hash} complete: ${job.completed} resolved, ${job.failed} failed; results written to ${outPath}`);
+  await run();
 } catch (error) {
+  reporter.close();
   if (error instanceof ApiError && error.status === 401) {
-    fail(`${error.message}\n(the token came from ${credentials.source}; a server restarted with another secret rejects it)`, 2);
+    exitWith(`${error.message}\n(the token came from ${credentials.source}; a server restarted with another secret rejects it)`, exitCodes.unusable);
   }
-  if (error instanceof ApiError) fail(error.message, 2);
-  throw error;
+  if (error instanceof ApiError && error.status === 403) {
+    exitWith(`${error.message}\n(the token from ${credentials.source} is valid but not an admin's)`, exitCodes.unusable);
+  }
+  if (error instanceof ApiError || error instanceof DownloadError) {
+    const retry = phase.kind === "starting" ? "" : `\nTo try again without a new job, run:\n  ${resumeCommand(phase.jobHash, options)}`;
+    exitWith(`${error.message}${retry}`, exitCodes.unusable);
+  }
+  // Exit code 1 is kept for a failed job, so a fault of this command exits with 2 like the others.
+  console.error("unexpected error:", error);
+  process.exit(exitCodes.unusable);
 }

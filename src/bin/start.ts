@@ -4,7 +4,7 @@ import { writeFile } from "node:fs/promises";
 import { signAdminToken } from "../api/auth.ts";
 import { isProduction, localTokenFile } from "../config.ts";
 import type { RunningWorker } from "../worker/worker.ts";
-import { closeServices, configFromEnvironment, onShutdown, openServices, runWorker, serveApi } from "../runtime.ts";
+import { closeServices, configFromEnvironment, onShutdown, openServices, runWorker, serveApi, stopApi } from "../runtime.ts";
 
 const config = configFromEnvironment();
 if (config.jwtSecret === null && isProduction(config)) {
@@ -18,7 +18,7 @@ let worker: RunningWorker | null = null;
 let app: ReturnType<typeof serveApi> | null = null;
 // Registered before anything starts, so a SIGTERM during start-up still shuts down cleanly.
 onShutdown(services.logger, async () => {
-  await app?.stop();
+  if (app !== null) await stopApi(app);
   await worker?.stop();
   await closeServices(services);
 });

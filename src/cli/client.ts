@@ -1,80 +1,89 @@
-// A small HTTP client of the service's API for the command line: upload, create, poll, page through results.
+// A small HTTP client of the service's API for the command line: upload, create, poll, download results.
 import type { Static } from "@sinclair/typebox";
-import type { JobStatusBody, ResultEntryBody } from "../api/schemas.ts";
+import type { JobStatusBody } from "../api/schemas.ts";
+import { resultsDownloadPath, type ResultsFormat } from "../results/columns.ts";
 
+/** A failed request: `status` is the HTTP status, or 0 when no response came (unreachable, timed out). */
 export class ApiError extends Error {
   override readonly name = "ApiError";
-  constructor(readonly status: number, message: string) {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
     super(message);
   }
+}
+
+/** Returns whether a failure may pass when the request is tried again: no response, or status 502, 503 or 504. */
+export function isTransient(error: unknown): boolean {
+  return error instanceof ApiError && (error.status === 0 || error.status === 502 || error.status === 503 || error.status === 504);
 }
 
 /** A job's status as GET /locations/batch/{job_hash} returns it. */
 export type JobStatus = Static<typeof JobStatusBody>;
 
-/** One row of a job's results as the results pages return it. */
-export type ResultEntry = Static<typeof ResultEntryBody>;
-
-interface ResultsPage {
-  total_pages: number;
-  next: string | null;
-  data: ResultEntry[];
-}
+/** A status request that takes longer than this is abandoned and counts as no response. */
+const statusTimeoutMs = 30_000;
 
 export class ApiClient {
-  constructor(readonly baseUrl: string, readonly token: string) {}
+  constructor(
+    readonly baseUrl: string,
+    readonly token: string,
+  ) {}
 
-  async #request(path: string, init: RequestInit = {}): Promise<unknown> {
+  /** Sends a request with the token and returns the response. Throws ApiError when no response comes or the status is not 2xx. */
+  async #send(path: string, init: RequestInit = {}): Promise<Response> {
     const headers = new Headers(init.headers);
     headers.set("authorization", `Bearer ${this.token}`);
     let response: Response;
     try {
       response = await fetch(new URL(path, this.baseUrl), { ...init, headers });
     } catch (error) {
-      throw new ApiError(0, `could not reach ${this.baseUrl}: ${(error as Error).message}; is the service running?`);
+      const reason = error instanceof DOMException && error.name === "TimeoutError" ? "timed out" : (error as Error).message;
+      throw new ApiError(0, `could not reach ${this.baseUrl}: ${reason}. Check that the service runs at that URL (--url or LOCATION_BATCH_URL)`);
     }
+    if (response.ok) return response;
+
     const text = await response.text();
-    let body: unknown = null;
+    let reason = text.slice(0, 200) || response.statusText;
     try {
-      body = text ? JSON.parse(text) : null;
+      const body = JSON.parse(text) as { error?: unknown };
+      if (typeof body?.error === "string") reason = body.error;
     } catch {
-      body = null;
+      // Not JSON (a proxy's error page, say): the start of the text is the reason.
     }
-    if (!response.ok) {
-      const reason = (body as { error?: string } | null)?.error ?? (text.slice(0, 200) || response.statusText);
-      throw new ApiError(response.status, `${init.method ?? "GET"} ${path} returned ${response.status}: ${reason}`);
-    }
-    return body;
+    throw new ApiError(response.status, `${init.method ?? "GET"} ${path} returned ${response.status}: ${reason}`);
+  }
+
+  async #json<T>(path: string, init: RequestInit = {}): Promise<T> {
+    const response = await this.#send(path, init);
+    return (await response.json()) as T;
   }
 
   async uploadFile(path: string): Promise<{ file_hash: string; size: number }> {
     const file = Bun.file(path);
-    const contentType = path.toLowerCase().endsWith(".json") ? "application/json" : path.toLowerCase().endsWith(".csv") ? "text/csv" : "application/octet-stream";
-    return (await this.#request("/files", { method: "POST", body: file, headers: { "content-type": contentType } })) as {
-      file_hash: string;
-      size: number;
-    };
+    const lowerPath = path.toLowerCase();
+    const contentType = lowerPath.endsWith(".json") ? "application/json" : lowerPath.endsWith(".csv") ? "text/csv" : "application/octet-stream";
+    return this.#json("/files", { method: "POST", body: file, headers: { "content-type": contentType } });
   }
 
   async createJob(fileHash: string): Promise<{ job_hash: string }> {
-    return (await this.#request("/locations/batch", {
+    return this.#json("/locations/batch", {
       method: "POST",
       body: JSON.stringify({ file_hash: fileHash }),
       headers: { "content-type": "application/json" },
-    })) as { job_hash: string };
+    });
   }
 
   async jobStatus(jobHash: string): Promise<JobStatus> {
-    return (await this.#request(`/locations/batch/${encodeURIComponent(jobHash)}`)) as JobStatus;
+    return this.#json(`/locations/batch/${encodeURIComponent(jobHash)}`, { signal: AbortSignal.timeout(statusTimeoutMs) });
   }
 
-  /** Yields every result of a complete job, page by page, in file order. */
-  async *results(jobHash: string): AsyncGenerator<ResultEntry> {
-    let path: string | null = `/locations/batch/${encodeURIComponent(jobHash)}/results?page=1&per_page=500`;
-    while (path !== null) {
-      const page = (await this.#request(path)) as ResultsPage;
-      yield* page.data;
-      path = page.next;
-    }
+  /**
+   * Starts the download of a complete job's results and returns the response with its body unread,
+   * so the caller can stream it to disk. A job that is not complete gets ApiError 409.
+   */
+  async downloadResults(jobHash: string, format: ResultsFormat): Promise<Response> {
+    return this.#send(resultsDownloadPath(jobHash, format));
   }
 }

@@ -1,7 +1,7 @@
 // Repository of the `jobs` table: creation, the forward-only status moves, and the close-out.
-import { and, eq, isNull, lt, sql, inArray } from "drizzle-orm";
+import { and, desc, eq, isNull, lt, sql, inArray } from "drizzle-orm";
 import type { Database, Executor } from "./client.ts";
-import { jobs, type JobRow } from "./schema.ts";
+import { jobs, type JobRow, type JobStatus } from "./schema.ts";
 
 /** Makes a job hash: 24 hex characters from the Web Crypto random source. */
 export function newJobHash(): string {
@@ -134,10 +134,53 @@ export async function stalledProcessingJobs(db: Database, ageMs: number): Promis
     .limit(100);
 }
 
-export async function countJobsByStatus(db: Database): Promise<Record<string, number>> {
+export interface JobTotals {
+  /** Jobs by status. */
+  jobs: Record<string, number>;
+  /** Rows recorded over all jobs, by outcome. */
+  rows: { ok: number; failed: number };
+}
+
+/** Counts jobs by status and sums their recorded rows, in one scan of the jobs table. */
+export async function countJobsByStatus(db: Database): Promise<JobTotals> {
   const rows = await db
-    .select({ status: jobs.status, count: sql<number>`count(*)::int` })
+    .select({
+      status: jobs.status,
+      count: sql<number>`count(*)::int`,
+      ok: sql<number>`coalesce(sum(${jobs.completed}), 0)::float8`,
+      failed: sql<number>`coalesce(sum(${jobs.failed}), 0)::float8`,
+    })
     .from(jobs)
     .groupBy(jobs.status);
-  return Object.fromEntries(rows.map((row) => [row.status, row.count]));
+  return {
+    jobs: Object.fromEntries(rows.map((row) => [row.status, row.count])),
+    rows: { ok: rows.reduce((sum, row) => sum + row.ok, 0), failed: rows.reduce((sum, row) => sum + row.failed, 0) },
+  };
+}
+
+/**
+ * Reads one page of jobs, newest first: by created_at, then by id among jobs created in the same millisecond.
+ * Served by a backward scan of jobs_created_at_id_idx, or of jobs_status_created_at_id_idx with a status.
+ * NOTE: Postgres reads and skips the `offset` rows before the page, so a deep page of a very large jobs table
+ * costs more than the first. Paging by (created_at, id) after the last job seen would not.
+ */
+export async function listJobs(
+  db: Executor,
+  page: { status?: JobStatus; limit: number; offset: number },
+): Promise<JobRow[]> {
+  return db
+    .select()
+    .from(jobs)
+    .where(page.status ? eq(jobs.status, page.status) : undefined)
+    .orderBy(desc(jobs.createdAt), desc(jobs.id))
+    .limit(page.limit)
+    .offset(page.offset);
+}
+
+export async function countJobs(db: Executor, status?: JobStatus): Promise<number> {
+  const [row] = await db
+    .select({ count: sql<number>`count(*)::int` })
+    .from(jobs)
+    .where(status ? eq(jobs.status, status) : undefined);
+  return row?.count ?? 0;
 }

@@ -1,6 +1,6 @@
 // Repository of row outcomes: locations upserted per batch, job_record rows inserted per batch,
-// and results pages read by row range. Batches travel as one JSON parameter each, so a statement
-// never nears Postgres's limit of 65,535 bind parameters.
+// and results read by row range (pages) or after a given row (downloads). Batches travel as one JSON
+// parameter each, so a statement never nears Postgres's limit of 65,535 bind parameters.
 import { sql } from "drizzle-orm";
 import type { ResolvedLocation } from "../resolver/types.ts";
 import type { Executor } from "./client.ts";
@@ -213,6 +213,11 @@ function toEntry(row: ResultRow): ResultEntry {
   };
 }
 
+const selectResults = sql`
+  select r."row", r.value, r.status, r.match_level, r.error, l.location_hash, l.name, l.country_code, l.admin1,
+         l.latitude, l.longitude, l.source, l.source_id
+  from job_record r left join locations l on l.id = r.location_id`;
+
 /**
  * Reads one page of a complete job's results in file order. Without a status filter the rows of page N are
  * exactly rows (N-1)*perPage+1 to N*perPage, read as a range on the (job_id, row) index, so the last
@@ -228,17 +233,26 @@ export async function resultsPage(
   const offset = (page - 1) * perPage;
   const rows = status
     ? await db.execute<ResultRow>(sql`
-        select r."row", r.value, r.status, r.match_level, r.error, l.location_hash, l.name, l.country_code, l.admin1,
-               l.latitude, l.longitude, l.source, l.source_id
-        from job_record r left join locations l on l.id = r.location_id
+        ${selectResults}
         where r.job_id = ${jobId} and r.status = ${status}::record_status
         order by r."row"
         offset ${offset} limit ${perPage}`)
     : await db.execute<ResultRow>(sql`
-        select r."row", r.value, r.status, r.match_level, r.error, l.location_hash, l.name, l.country_code, l.admin1,
-               l.latitude, l.longitude, l.source, l.source_id
-        from job_record r left join locations l on l.id = r.location_id
+        ${selectResults}
         where r.job_id = ${jobId} and r."row" > ${offset} and r."row" <= ${offset + perPage}
         order by r."row"`);
+  return rows.map(toEntry);
+}
+
+/**
+ * Reads up to `limit` results of a job in file order, starting after row `afterRow`. The read is a range on the
+ * (job_id, row) index, so a call costs the same wherever in the job it starts.
+ */
+export async function resultsAfterRow(db: Executor, jobId: number, afterRow: number, limit: number): Promise<ResultEntry[]> {
+  const rows = await db.execute<ResultRow>(sql`
+    ${selectResults}
+    where r.job_id = ${jobId} and r."row" > ${afterRow}
+    order by r."row"
+    limit ${limit}`);
   return rows.map(toEntry);
 }

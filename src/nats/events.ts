@@ -6,11 +6,17 @@ import type { Nats } from "./connection.ts";
 const Timestamp = Type.String({ format: "date-time", description: "ISO 8601, UTC, with milliseconds" });
 const JobHash = Type.String({ description: "The job the event belongs to" });
 
+// Closed objects: a field the code starts publishing fails the AsyncAPI test until it is documented here.
+const closed = { additionalProperties: false };
+
 export const eventSchemas = {
-  scheduled: Type.Object({ job_hash: JobHash, file_hash: Type.String(), timestamp: Timestamp }),
-  started: Type.Object({ job_hash: JobHash, file_hash: Type.String(), timestamp: Timestamp }),
-  tick: Type.Object({ job_hash: JobHash, location_hash: Type.String(), row: Type.Integer({ minimum: 1 }), timestamp: Timestamp }),
-  error: Type.Object({ job_hash: JobHash, reason: Type.Literal("row failed"), row: Type.Integer({ minimum: 1 }), timestamp: Timestamp }),
+  scheduled: Type.Object({ job_hash: JobHash, file_hash: Type.String(), timestamp: Timestamp }, closed),
+  started: Type.Object({ job_hash: JobHash, file_hash: Type.String(), timestamp: Timestamp }, closed),
+  tick: Type.Object({ job_hash: JobHash, location_hash: Type.String(), row: Type.Integer({ minimum: 1 }), timestamp: Timestamp }, closed),
+  error: Type.Object(
+    { job_hash: JobHash, reason: Type.Literal("row failed"), row: Type.Integer({ minimum: 1 }), timestamp: Timestamp },
+    closed,
+  ),
   completed: Type.Object({
     job_hash: JobHash,
     file_hash: Type.String(),
@@ -18,8 +24,8 @@ export const eventSchemas = {
     completed: Type.Integer({ minimum: 0 }),
     failed: Type.Integer({ minimum: 0 }),
     timestamp: Timestamp,
-  }),
-  failed: Type.Object({ job_hash: JobHash, file_hash: Type.String(), error: Type.String(), timestamp: Timestamp }),
+  }, closed),
+  failed: Type.Object({ job_hash: JobHash, file_hash: Type.String(), error: Type.String(), timestamp: Timestamp }, closed),
 } satisfies Record<string, TSchema>;
 
 export type EventKind = keyof typeof eventSchemas;

@@ -15,6 +15,7 @@ export async function closeJobIfDone(deps: WorkerDeps, jobId: number): Promise<b
   if (job === null) return false;
   deps.logger.info({ job_hash: job.hash, total_rows: job.totalRows, completed: job.completed, failed: job.failed }, "job complete");
   deps.metrics.jobsFinished.inc({ status: "complete" });
+  deps.metrics.stageSeconds.observe({ stage: "job" }, (Date.now() - job.createdAt.getTime()) / 1000);
   await publishTerminalEvent(deps, job);
   await removeJobRows(deps.nats, job.hash);
   return true;

@@ -89,7 +89,8 @@ export async function handleFileMessage(deps: WorkerDeps, msg: JsMsg, signal?: A
   try {
     work = decodeFileWork(msg.data);
   } catch (error) {
-    deps.logger.error({ err: describeError(error), subject: msg.subject }, "file message dropped");
+    // The job hash is the last token of a file subject, so the line is found with the job's others.
+    deps.logger.error({ err: describeError(error), subject: msg.subject, job_hash: msg.subject.split(".").at(-1) }, "file message dropped");
     msg.term("malformed file message");
     return;
   }

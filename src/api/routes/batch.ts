@@ -1,6 +1,6 @@
-// Routes of batch jobs: create one from a file hash, read its status, read its results by page.
+// Routes of batch jobs: create one from a file hash, list jobs, read a job's status, read its results by page.
 import { Elysia } from "elysia";
-import { findJobByHash, insertJob } from "../../db/jobs.ts";
+import { countJobs, findJobByHash, insertJob, listJobs } from "../../db/jobs.ts";
 import { countRecords, resultsPage } from "../../db/records.ts";
 import type { JobRow } from "../../db/schema.ts";
 import { describeError } from "../../log.ts";
@@ -15,6 +15,8 @@ import {
   JobHashParams,
   JobNotCompleteBody,
   JobStatusBody,
+  JobsPageBody,
+  JobsQuery,
   ResultsPageBody,
   ResultsQuery,
 } from "../schemas.ts";
@@ -22,12 +24,27 @@ import {
 const secured = { security: [{ bearerAuth: [] }], tags: ["batch"] };
 
 /** Job hashes are 24 lowercase hex characters; anything else cannot name a job and is not looked up. */
-const jobHashPattern = /^[0-9a-f]{24}$/;
+export const jobHashPattern = /^[0-9a-f]{24}$/;
 
-async function findJob(db: ApiDeps["db"], jobHash: string) {
+export async function findJob(db: ApiDeps["db"], jobHash: string): Promise<JobRow> {
   const job = jobHashPattern.test(jobHash) ? await findJobByHash(db, jobHash) : null;
   if (job === null) throw notFound("job");
   return job;
+}
+
+/** Rejects a job that is not complete with 409 and its status: only a complete job's results are final. */
+export function requireComplete(job: JobRow): void {
+  if (job.status !== "complete") {
+    throw new HttpError(409, `job is ${job.status}: results are served once it is complete`, { status: job.status });
+  }
+}
+
+/** Path of the page after `page`, keeping per_page and any filter, or null on the last page and past it. */
+function nextPagePath(path: string, page: number, perPage: number, totalPages: number, status?: string): string | null {
+  if (page >= totalPages) return null;
+  const query = new URLSearchParams({ page: String(page + 1), per_page: String(perPage) });
+  if (status) query.set("status", status);
+  return `${path}?${query}`;
 }
 
 function iso(date: Date | null): string | null {
@@ -81,6 +98,37 @@ export function batchRoutes(deps: ApiDeps) {
       },
     )
     .get(
+      "/locations/batch",
+      async ({ query }) => {
+        const page = query.page ?? 1;
+        const perPage = query.per_page ?? 500;
+        // One snapshot for the count and the page, so a job created in between cannot make them disagree.
+        const { total, jobRows } = await db.transaction(
+          async (tx) => {
+            const total = await countJobs(tx, query.status);
+            const offset = (page - 1) * perPage;
+            const jobRows = offset >= total ? [] : await listJobs(tx, { status: query.status, limit: perPage, offset });
+            return { total, jobRows };
+          },
+          { isolationLevel: "repeatable read", accessMode: "read only" },
+        );
+        const totalPages = Math.ceil(total / perPage);
+        return {
+          page,
+          per_page: perPage,
+          total,
+          total_pages: totalPages,
+          next: nextPagePath("/locations/batch", page, perPage, totalPages, query.status),
+          data: jobRows.map(jobStatusBody),
+        };
+      },
+      {
+        query: JobsQuery,
+        response: { 200: JobsPageBody, 400: ErrorBody, 401: ErrorBody, 403: ErrorBody },
+        detail: { ...secured, summary: "List jobs, newest first, 500 a page, optionally of one status" },
+      },
+    )
+    .get(
       "/locations/batch/:job_hash",
       async ({ params }) => {
         const job = await findJob(db, params.job_hash);
@@ -96,23 +144,19 @@ export function batchRoutes(deps: ApiDeps) {
       "/locations/batch/:job_hash/results",
       async ({ params, query }) => {
         const job = await findJob(db, params.job_hash);
-        if (job.status !== "complete") {
-          throw new HttpError(409, `job is ${job.status}: results are served once it is complete`, { status: job.status });
-        }
+        requireComplete(job);
         const page = query.page ?? 1;
         const perPage = query.per_page ?? 500;
         const total = query.status ? await countRecords(db, job.id, query.status) : (job.totalRows ?? 0);
         const totalPages = Math.ceil(total / perPage);
         const data = page > totalPages ? [] : await resultsPage(db, job.id, page, perPage, query.status);
-        const nextQuery = new URLSearchParams({ page: String(page + 1), per_page: String(perPage) });
-        if (query.status) nextQuery.set("status", query.status);
         return {
           job_hash: job.hash,
           page,
           per_page: perPage,
           total,
           total_pages: totalPages,
-          next: page < totalPages ? `/locations/batch/${job.hash}/results?${nextQuery}` : null,
+          next: nextPagePath(`/locations/batch/${job.hash}/results`, page, perPage, totalPages, query.status),
           data,
         };
       },

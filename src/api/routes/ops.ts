@@ -47,10 +47,12 @@ export function opsRoutes(deps: ApiDeps) {
     .get(
       "/metrics",
       async ({ set }) => {
-        const byStatus = await countJobsByStatus(db);
+        const totals = await countJobsByStatus(db);
         for (const status of ["scheduled", "processing", "complete", "failed"]) {
-          metrics.jobsByStatus.set({ status }, byStatus[status] ?? 0);
+          metrics.jobsByStatus.set({ status }, totals.jobs[status] ?? 0);
         }
+        metrics.rowsByStatus.set({ status: "ok" }, totals.rows.ok);
+        metrics.rowsByStatus.set({ status: "failed" }, totals.rows.failed);
         try {
           const files = await nats.jsm.consumers.info(nats.names.workStream, nats.names.fileConsumer);
           const stream = await nats.jsm.streams.info(nats.names.workStream);

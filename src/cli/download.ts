@@ -1,0 +1,69 @@
+// Streams a results download to its destination without holding it in memory: to stdout, or to a
+// temporary file beside the target that is renamed into place only once the body arrived whole.
+import { rmSync } from "node:fs";
+import { rename, stat } from "node:fs/promises";
+import { basename, dirname, join } from "node:path";
+
+/** The `--out` value that sends the results to stdout. */
+export const stdoutPath = "-";
+
+/** A download that broke off or could not be written. Nothing was left at the output path. */
+export class DownloadError extends Error {
+  override readonly name = "DownloadError";
+}
+
+/**
+ * Builds the temporary path next to `outPath`. It is in the same directory, so the final rename stays
+ * on one file system and is atomic. It is hidden, and contains the process id so that two runs writing
+ * the same target do not share one temporary file.
+ */
+export function temporaryPathFor(outPath: string): string {
+  return join(dirname(outPath), `.${basename(outPath)}.${process.pid}.part`);
+}
+
+/**
+ * Returns why results could not be written to `outPath`'s directory, or null when it is a directory.
+ * Called before a job starts, so that a typo does not cost a whole job.
+ */
+export async function outputDirectoryError(outPath: string): Promise<string | null> {
+  if (outPath === stdoutPath) return null;
+  const directory = dirname(outPath);
+  try {
+    const info = await stat(directory);
+    return info.isDirectory() ? null : `output directory ${directory} is not a directory`;
+  } catch {
+    return `output directory ${directory} not found: create it or pass another --out`;
+  }
+}
+
+/** Deletes the temporary file of `outPath` if there is one. The Ctrl-C handler calls it, because it exits before an await could finish. */
+export function removeTemporaryFile(outPath: string): void {
+  if (outPath === stdoutPath) return;
+  rmSync(temporaryPathFor(outPath), { force: true });
+}
+
+/**
+ * Writes the response body to `outPath`, or to stdout for "-", and returns the bytes written. The body
+ * is streamed (Bun.write persists a Response's body as it arrives), so memory use does not grow with
+ * the download's size. On a broken connection or a failed write the temporary file is removed and DownloadError
+ * is thrown, leaving whatever was at `outPath` before untouched.
+ */
+export async function saveResponse(response: Response, outPath: string): Promise<number> {
+  if (outPath === stdoutPath) {
+    try {
+      return await Bun.write(Bun.stdout, response);
+    } catch (error) {
+      throw new DownloadError(`download to stdout broke off: ${(error as Error).message}`);
+    }
+  }
+
+  const temporaryPath = temporaryPathFor(outPath);
+  try {
+    const bytes = await Bun.write(temporaryPath, response, { createPath: false });
+    await rename(temporaryPath, outPath);
+    return bytes;
+  } catch (error) {
+    rmSync(temporaryPath, { force: true });
+    throw new DownloadError(`download to ${outPath} failed, so nothing was written there: ${(error as Error).message}`);
+  }
+}

@@ -1,0 +1,105 @@
+// Writes a followed job's progress to a stream (stderr for `bun run batch`): one line redrawn in place
+// on a terminal, or plain lines at a bounded rate otherwise.
+import type { JobStatus } from "./client.ts";
+import {
+  PlainLineSchedule,
+  RateMeter,
+  defaultColumns,
+  renderPlainLine,
+  renderTerminalLine,
+  type ProgressSnapshot,
+} from "./progress.ts";
+
+/** Carriage return, then erase from the cursor to the end of the line (ANSI EL 0). */
+const redrawPrefix = "\r";
+const clearToEnd = "\x1b[K";
+
+/** The part of a tty.WriteStream that the reporter uses. `columns` is read on every redraw, so a resized terminal gets lines of its new width. */
+export interface ProgressStream {
+  isTTY?: boolean;
+  columns?: number;
+  write(text: string): unknown;
+}
+
+export class ProgressReporter {
+  readonly #rate = new RateMeter();
+  readonly #schedule = new PlainLineSchedule();
+  readonly #startedMs: number;
+  /** True while a terminal line is drawn and not yet ended with a newline. */
+  #lineOpen = false;
+
+  constructor(
+    readonly stream: ProgressStream,
+    readonly clock: () => number = () => performance.now(),
+  ) {
+    this.#startedMs = clock();
+  }
+
+  get isTerminal(): boolean {
+    return this.stream.isTTY === true;
+  }
+
+  /** Records a status read and draws it: always on a terminal, when a line is due otherwise. */
+  update(job: JobStatus): void {
+    const nowMs = this.clock();
+    const snapshot = this.#snapshot(job, nowMs);
+    if (this.isTerminal) {
+      this.#drawTerminalLine(snapshot);
+      return;
+    }
+    if (!this.#schedule.isDue(snapshot, nowMs)) return;
+    this.#schedule.markWritten(snapshot, nowMs);
+    this.stream.write(`${renderPlainLine(snapshot)}\n`);
+  }
+
+  /** Draws the job's last status whatever the schedule, and ends the terminal line. */
+  finish(job: JobStatus): void {
+    const nowMs = this.clock();
+    const snapshot = this.#snapshot(job, nowMs);
+    if (this.isTerminal) {
+      this.#drawTerminalLine(snapshot);
+      this.#endLine();
+      return;
+    }
+    this.#schedule.markWritten(snapshot, nowMs);
+    this.stream.write(`${renderPlainLine(snapshot)}\n`);
+  }
+
+  /** Writes a line of its own (a retry notice, an interruption), keeping it apart from the progress line. */
+  note(text: string): void {
+    if (this.#lineOpen) {
+      this.stream.write(`${redrawPrefix}${clearToEnd}`);
+      this.#lineOpen = false;
+    }
+    this.stream.write(`${text}\n`);
+  }
+
+  /** Ends an open terminal line, so that whatever is written next starts on a line of its own. */
+  close(): void {
+    this.#endLine();
+  }
+
+  #snapshot(job: JobStatus, nowMs: number): ProgressSnapshot {
+    this.#rate.add(nowMs, job.completed + job.failed);
+    return {
+      status: job.status,
+      totalRows: job.total_rows,
+      completed: job.completed,
+      failed: job.failed,
+      elapsedMs: nowMs - this.#startedMs,
+      rowsPerSecond: this.#rate.rowsPerSecond(),
+    };
+  }
+
+  #drawTerminalLine(snapshot: ProgressSnapshot): void {
+    const line = renderTerminalLine(snapshot, this.stream.columns ?? defaultColumns);
+    this.stream.write(`${redrawPrefix}${line}${clearToEnd}`);
+    this.#lineOpen = true;
+  }
+
+  #endLine(): void {
+    if (!this.#lineOpen) return;
+    this.stream.write("\n");
+    this.#lineOpen = false;
+  }
+}

@@ -1,0 +1,68 @@
+// A complete job's results as one CSV or NDJSON file, read from the database in row batches as the client
+// reads the response, so the memory a download takes depends on the batch size and not on the job's size.
+import { stringify } from "csv-stringify/sync";
+import { resultColumns, resultValues, toResultRecord, type NestedResult, type ResultsFormat } from "./columns.ts";
+
+/** Rows read by one query of a download. A download holds a few batches at a time, so this bounds its memory. */
+export const downloadBatchRows = 1000;
+
+/** Reads up to `limit` results of one job in file order, starting after row `afterRow`. */
+export type ReadResultsAfter = (afterRow: number, limit: number) => Promise<NestedResult[]>;
+
+function encodeBatch(format: ResultsFormat, entries: NestedResult[]): string {
+  if (format === "ndjson") {
+    let text = "";
+    for (const entry of entries) text += `${JSON.stringify(toResultRecord(entry))}\n`;
+    return text;
+  }
+  // csv-stringify writes null as an empty field and quotes any field that has a comma, quote, CR or LF.
+  return stringify(entries.map((entry) => resultValues(toResultRecord(entry))));
+}
+
+/** The first line of a CSV download: the column names. NDJSON has no header. */
+function headerText(format: ResultsFormat): string {
+  return format === "csv" ? stringify([[...resultColumns]]) : "";
+}
+
+/**
+ * Makes a pull-based stream of a job's results file. The stream reads the next batch only when its queue is
+ * empty: the first batch at once, each later one when the client has read the one before. Cancelling the
+ * stream, which Bun 1.4 does when the client disconnects, stops the reading. A failed read is passed to
+ * `onError` and errors the stream. Bun then resets the connection, so the client sees a failed transfer
+ * instead of a file that looks complete.
+ */
+export function resultsStream(
+  readAfter: ReadResultsAfter,
+  format: ResultsFormat,
+  options: { batchRows?: number; onError: (error: unknown) => void },
+): ReadableStream<Uint8Array> {
+  const batchRows = options.batchRows ?? downloadBatchRows;
+  const encoder = new TextEncoder();
+  let lastRow = 0;
+  let header = headerText(format);
+  let cancelled = false;
+
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      let entries: NestedResult[];
+      try {
+        entries = await readAfter(lastRow, batchRows);
+      } catch (error) {
+        options.onError(error);
+        throw error;
+      }
+      if (cancelled) return;
+
+      const text = header + encodeBatch(format, entries);
+      header = "";
+      if (text !== "") controller.enqueue(encoder.encode(text));
+      const last = entries.at(-1);
+      if (last !== undefined) lastRow = last.row;
+      // A short batch is the last one, which saves a query that would return nothing.
+      if (entries.length < batchRows) controller.close();
+    },
+    cancel() {
+      cancelled = true;
+    },
+  });
+}
