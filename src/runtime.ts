@@ -2,7 +2,7 @@
 // the API server, the worker, and a clean shutdown on SIGTERM or SIGINT.
 import { createApp } from "./api/app.ts";
 import { LocationIdCache } from "./cache/location-ids.ts";
-import { loadConfig, type Config } from "./config.ts";
+import { ConfigError, loadConfig, type Config } from "./config.ts";
 import { closeDatabase, connectDatabase, migrateDatabase, type Database } from "./db/client.ts";
 import { FileStore } from "./files/store.ts";
 import { createLogger, describeError, type Logger } from "./log.ts";
@@ -24,8 +24,15 @@ export interface Services {
 /** Shutdown waits this long for in-flight work before the process exits anyway. */
 const shutdownTimeoutMs = 30_000;
 
+/** Reads the configuration; a bad variable ends the process with its message and exit code 2, without a stack trace. */
 export function configFromEnvironment(): Config {
-  return loadConfig(process.env);
+  try {
+    return loadConfig(process.env);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    console.error(`invalid configuration: ${error.message}`);
+    process.exit(2);
+  }
 }
 
 /** Logs an error that escaped every handler as one fatal JSON line, then exits, so a crash is never silent. */

@@ -152,6 +152,13 @@ describe("progress lines", () => {
     expect(renderPlainLine(failed)).toBe("failed after 2s, before any rows were counted");
   });
 
+  test("no time left before 100 rows", () => {
+    const early = renderTerminalLine(snapshot({ totalRows: 34_032, completed: 2, failed: 0, rowsPerSecond: 1.9 }), 120);
+    expect(early).toContain("ETA --");
+    const later = renderTerminalLine(snapshot({ totalRows: 34_032, completed: 100, failed: 0, rowsPerSecond: 1000 }), 120);
+    expect(later).toContain("ETA 34s");
+  });
+
   test("unknown rate shows dashes", () => {
     const line = renderTerminalLine(snapshot({ rowsPerSecond: null }), 120);
     expect(line).toContain("-- rows/s");
@@ -578,6 +585,21 @@ describe("bun run batch against a stub service", () => {
     expect(run.stderr).toContain(`bun run batch --job ${jobHash} --out kept.csv`);
     expect(await Bun.file(join(workDir, "kept.csv")).text()).toBe("the previous results\n");
     expect(await partFiles(workDir)).toEqual([]);
+  });
+
+  test("reader closing stdout early exits 0", async () => {
+    const line = `1,Paris,ok,Paris,FR,48.85341,2.3488,114009559021cefd8826f378ccb4c85a,place,\n`;
+    handler = (request) => {
+      if (new URL(request.url).pathname.endsWith("/results.csv")) return new Response(`row,value\n${line.repeat(50_000)}`);
+      return statusResponse({ status: "complete", total_rows: 50_000, completed: 50_000, progress: 1 });
+    };
+    // `head` closes the pipe after 100 bytes, as a user's `| head` does; PIPESTATUS has the command's own code.
+    const script = `"${process.execPath}" run "${batchScript}" --job ${jobHash} --out - 2>stderr.txt | head -c 100 >/dev/null; echo "\${PIPESTATUS[0]}"`;
+    const child = Bun.spawn(["bash", "-c", script], { cwd: workDir, env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: workDir, ...env }, stdout: "pipe", timeout: runTimeoutMs });
+    const exitCode = (await new Response(child.stdout).text()).trim();
+    const stderr = await Bun.file(join(workDir, "stderr.txt")).text();
+    expect(exitCode).toBe("0");
+    expect(stderr).not.toContain("broke off");
   });
 
   test("503 during polling is retried", async () => {

@@ -250,6 +250,15 @@ describe("swagger", () => {
     }
     expect(document.paths["/locations/batch"]?.post?.security).toEqual([{ bearerAuth: [] }]);
   });
+
+  test("UI page loads twice", async () => {
+    for (let attempt = 1; attempt <= 2; attempt += 1) {
+      const response = await request("/swagger", { token: null });
+      expect(`attempt ${attempt}: ${response.status}`).toBe(`attempt ${attempt}: 200`);
+      expect(response.headers.get("content-type")).toContain("text/html");
+      expect(await response.text()).toContain("swagger-ui");
+    }
+  });
 });
 
 describe("dependency outage", () => {

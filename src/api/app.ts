@@ -37,8 +37,10 @@ export function isPublicPath(path: string): boolean {
 export function createApp(deps: ApiDeps) {
   const { logger } = deps;
   // normalize off: a request with an unknown field is rejected instead of having the field silently dropped.
-  // precompile: the validators are compiled at start, so the first request is as fast as the next.
-  return new Elysia({ normalize: false, precompile: true })
+  // compile() at the end builds every handler and validator at start, so the first request is as fast as
+  // the next. Elysia 1.4.30's precompile option would do it too, but breaks Swagger UI's page with
+  // "Body is disturbed or locked", as that plugin's handler returns one Response object for every request.
+  return new Elysia({ normalize: false })
     .onError(({ code, error, set, request }) => {
       if (error instanceof HttpError) {
         set.status = error.status;
@@ -112,7 +114,8 @@ export function createApp(deps: ApiDeps) {
     .use(fileRoutes(deps))
     .use(batchRoutes(deps))
     .use(progressRoutes(deps))
-    .use(downloadRoutes(deps));
+    .use(downloadRoutes(deps))
+    .compile();
 }
 
 export type App = ReturnType<typeof createApp>;

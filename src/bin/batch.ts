@@ -136,7 +136,8 @@ async function run(): Promise<void> {
   phase = { kind: "downloading", jobHash: job.job_hash };
   const destination = options.outPath === stdoutPath ? "stdout" : options.outPath;
   const response = await client.downloadResults(job.job_hash, options.format);
-  await saveResponse(response, options.outPath);
+  const written = await saveResponse(response, options.outPath);
+  if (written === -1) process.exit(exitCodes.complete);
   printSummary(`job ${job.job_hash} complete: ${job.completed} resolved, ${job.failed} failed; results written to ${destination}`);
 }
 

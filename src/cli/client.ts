@@ -40,7 +40,9 @@ export class ApiClient {
       response = await fetch(new URL(path, this.baseUrl), { ...init, headers });
     } catch (error) {
       const reason = error instanceof DOMException && error.name === "TimeoutError" ? "timed out" : (error as Error).message;
-      throw new ApiError(0, `could not reach ${this.baseUrl}: ${reason}. Check that the service runs at that URL (--url or LOCATION_BATCH_URL)`);
+      // Bun's messages end in a question mark or full stop of their own.
+      const sentence = /[.?!]$/.test(reason) ? reason : `${reason}.`;
+      throw new ApiError(0, `could not reach ${this.baseUrl}: ${sentence} Check that the service runs at that URL (--url or LOCATION_BATCH_URL)`);
     }
     if (response.ok) return response;
 

@@ -43,7 +43,8 @@ export function removeTemporaryFile(outPath: string): void {
 }
 
 /**
- * Writes the response body to `outPath`, or to stdout for "-", and returns the bytes written. The body
+ * Writes the response body to `outPath`, or to stdout for "-", and returns the bytes written, or -1 when
+ * the reader of stdout closed it before the end. The body
  * is streamed (Bun.write persists a Response's body as it arrives), so memory use does not grow with
  * the download's size. On a broken connection or a failed write the temporary file is removed and DownloadError
  * is thrown, leaving whatever was at `outPath` before untouched.
@@ -53,6 +54,11 @@ export async function saveResponse(response: Response, outPath: string): Promise
     try {
       return await Bun.write(Bun.stdout, response);
     } catch (error) {
+      // The reader closed the pipe on purpose (`| head`), so that is where the output ends, not a failure.
+      if ((error as { code?: unknown }).code === "EPIPE") {
+        await response.body?.cancel().catch(() => undefined);
+        return -1;
+      }
       throw new DownloadError(`download to stdout broke off: ${(error as Error).message}`);
     }
   }

@@ -92,7 +92,8 @@ export class ProgressReporter {
   }
 
   #drawTerminalLine(snapshot: ProgressSnapshot): void {
-    const line = renderTerminalLine(snapshot, this.stream.columns ?? defaultColumns);
+    // A pseudo-terminal without a size reports 0 columns.
+    const line = renderTerminalLine(snapshot, this.stream.columns || defaultColumns);
     this.stream.write(`${redrawPrefix}${line}${clearToEnd}`);
     this.#lineOpen = true;
   }

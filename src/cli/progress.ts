@@ -115,9 +115,13 @@ export function estimateSecondsLeft(totalRows: number, done: number, rowsPerSeco
   return remaining / rowsPerSecond;
 }
 
+/** Rows a job must have done before a time left is shown: the first rows come while workers start up, too slowly to judge by. */
+const rowsBeforeEstimate = 100;
+
 function rateAndEta(snapshot: ProgressSnapshot, totalRows: number): { rate: string; eta: string } {
   const done = snapshot.completed + snapshot.failed;
-  const secondsLeft = estimateSecondsLeft(totalRows, done, snapshot.rowsPerSecond);
+  const judged = done >= Math.min(totalRows, rowsBeforeEstimate);
+  const secondsLeft = judged ? estimateSecondsLeft(totalRows, done, snapshot.rowsPerSecond) : null;
   return {
     rate: snapshot.rowsPerSecond === null ? "-- rows/s" : formatRate(snapshot.rowsPerSecond),
     eta: secondsLeft === null ? "--" : formatDuration(secondsLeft),

@@ -40,12 +40,25 @@ export function isApiError(error: unknown, code: number): boolean {
   return error instanceof JetStreamApiError && error.code === code;
 }
 
+/** JetStream's error code for a new stream whose subjects another stream already has (JSStreamSubjectOverlapErr). */
+const streamSubjectOverlapCode = 10065;
+
 async function ensureStream(jsm: JetStreamManager, config: Partial<StreamConfig> & { name: string }): Promise<void> {
   try {
     await jsm.streams.info(config.name);
   } catch (error) {
     if (!isApiError(error, JetStreamApiCodes.StreamNotFound)) throw error;
-    await jsm.streams.add(config);
+    try {
+      await jsm.streams.add(config);
+    } catch (addError) {
+      if (!isApiError(addError, streamSubjectOverlapCode)) throw addError;
+      throw new Error(
+        `stream ${config.name} could not be created: another stream on this nats-server already has its subjects ` +
+          `(${(config.subjects ?? []).join(", ")}). Two deployments sharing a nats-server need their own NATS_PREFIX ` +
+          `and EVENT_SUBJECT_PREFIX, for example EVENT_SUBJECT_PREFIX=<NATS_PREFIX>.location.batch`,
+        { cause: addError },
+      );
+    }
     return;
   }
   // Retention cannot change on an existing stream, so the update leaves it out.
@@ -56,19 +69,21 @@ async function ensureStream(jsm: JetStreamManager, config: Partial<StreamConfig>
 /** Creates or updates the work and events streams and the file consumer; running it twice is harmless. */
 export async function ensureStreams(nats: Nats, config: Config): Promise<void> {
   const { jsm, names } = nats;
-  await ensureStream(jsm, {
-    name: names.workStream,
-    subjects: [names.fileSubjectWildcard, names.rowSubjectWildcard],
-    retention: RetentionPolicy.Workqueue,
-    storage: StorageType.File,
-    duplicate_window: nanos(config.duplicateWindowMs),
-  });
+  // The events stream first: its subjects are the ones another deployment may share by mistake, and a
+  // start that fails there leaves no work stream behind.
   await ensureStream(jsm, {
     name: names.eventsStream,
     subjects: [names.eventSubjectWildcard],
     retention: RetentionPolicy.Limits,
     storage: StorageType.File,
     max_age: nanos(config.eventsMaxAgeMs),
+    duplicate_window: nanos(config.duplicateWindowMs),
+  });
+  await ensureStream(jsm, {
+    name: names.workStream,
+    subjects: [names.fileSubjectWildcard, names.rowSubjectWildcard],
+    retention: RetentionPolicy.Workqueue,
+    storage: StorageType.File,
     duplicate_window: nanos(config.duplicateWindowMs),
   });
   const fileConsumer = {

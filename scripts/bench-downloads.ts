@@ -1,0 +1,101 @@
+// `bun run bench:downloads [--rows N[,M...]] [--timeout-minutes N]` measures how fast the results
+// downloads are, and whether the API's memory stays flat as the job grows. It runs once per job size,
+// by default 100,000 and 1,000,000 rows. Each run creates a fresh database and seeds one complete job
+// straight into it. It starts the API as a child process on the machine's Postgres and NATS, under
+// names of its own. It then reads results.csv and results.ndjson to the end over HTTP once each, and
+// reads the paginated results route, while it samples the API's VmRSS every 100 ms. It prints figures
+// and never compares them to a target. The database and the streams are removed at the end, on an
+// error and on SIGINT. Exit codes: 0 every run completed, 1 a run failed (also a download without
+// one line per row), 2 bad usage or the benchmark could not start, 130 interrupted.
+import { mkdirSync, mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { openCleanups } from "./bench/cleanup.ts";
+import { parseDownloadOptions, type DownloadOptions } from "./bench/downloads/options.ts";
+import { printDownloadSummary } from "./bench/downloads/report.ts";
+import { runDownloads, type DownloadRunResult } from "./bench/downloads/run.ts";
+import { buildValuePools, type ValuePools } from "./bench/downloads/values.ts";
+import type { Workspace } from "./bench/environment.ts";
+import { readMachine } from "./bench/machine.ts";
+import { connectPostgresAdmin } from "./support/environment.ts";
+import { UsageError } from "./support/options.ts";
+
+/** readMachine also reads this binary's version. The summary leaves it out because downloads do not go through NATS. */
+const natsServerBinary = "/usr/sbin/nats-server";
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+async function readPostgresVersion(): Promise<string> {
+  const admin = connectPostgresAdmin();
+  try {
+    const [row] = await admin<{ server_version: string }[]>`show server_version`;
+    return row?.server_version ?? "unknown";
+  } finally {
+    await admin.end({ timeout: 5 });
+  }
+}
+
+async function main(): Promise<number> {
+  let options: DownloadOptions;
+  try {
+    options = parseDownloadOptions(Bun.argv.slice(2));
+  } catch (error) {
+    console.error(describe(error));
+    return error instanceof UsageError ? 2 : 1;
+  }
+
+  const directory = mkdtempSync(join(tmpdir(), "location-batch-bench-downloads-"));
+  const workspace: Workspace = { directory, logDirectory: join(directory, "logs") };
+  mkdirSync(workspace.logDirectory);
+  const abort = new AbortController();
+  let interrupted = false;
+  const onSignal = (signal: string) => {
+    if (interrupted) {
+      console.error(`${signal} again: exiting before cleanup ended. Check for bench_dl_ databases, streams and processes`);
+      process.exit(130);
+    }
+    interrupted = true;
+    console.error(`${signal}: stopping and removing what the benchmark made`);
+    abort.abort(new Error(`interrupted by ${signal}`));
+    void Promise.allSettled([...openCleanups].map((cleanup) => cleanup.run())).finally(() => process.exit(130));
+  };
+  process.on("SIGINT", () => onSignal("SIGINT"));
+  process.on("SIGTERM", () => onSignal("SIGTERM"));
+
+  const machine = readMachine(natsServerBinary);
+  let postgresVersion: string;
+  let pools: ValuePools;
+  try {
+    postgresVersion = await readPostgresVersion();
+    console.log(`downloads benchmark: job sizes ${options.sizes.join(", ")} rows; API logs in ${workspace.logDirectory}`);
+    console.log("resolving the seed values with the embedded resolver");
+    pools = await buildValuePools();
+  } catch (error) {
+    console.error(`the benchmark could not start: ${describe(error)}`);
+    return 2;
+  }
+
+  const runs: DownloadRunResult[] = [];
+  let failure: string | null = null;
+  for (const rows of options.sizes) {
+    if (abort.signal.aborted) break;
+    try {
+      runs.push(await runDownloads({ rows, pools, workspace, timeLimitMs: options.timeLimitMs, signal: abort.signal }));
+    } catch (error) {
+      failure = `the run of ${rows} rows failed: ${describe(error)}`;
+      break;
+    }
+  }
+  if (abort.signal.aborted) return 130;
+
+  printDownloadSummary({ machine, postgresVersion, pools, runs });
+  if (failure !== null) {
+    console.error(`\n${failure}`);
+    return 1;
+  }
+  return 0;
+}
+
+process.exit(await main());
