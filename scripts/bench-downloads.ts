@@ -7,25 +7,16 @@
 // and never compares them to a target. The database and the streams are removed at the end, on an
 // error and on SIGINT. Exit codes: 0 every run completed, 1 a run failed (also a download without
 // one line per row), 2 bad usage or the benchmark could not start, 130 interrupted.
-import { mkdirSync, mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { openCleanups } from "./bench/cleanup.ts";
 import { parseDownloadOptions, type DownloadOptions } from "./bench/downloads/options.ts";
 import { printDownloadSummary } from "./bench/downloads/report.ts";
 import { runDownloads, type DownloadRunResult } from "./bench/downloads/run.ts";
 import { buildValuePools, type ValuePools } from "./bench/downloads/values.ts";
-import type { Workspace } from "./bench/environment.ts";
 import { readMachine } from "./bench/machine.ts";
 import { connectPostgresAdmin } from "./support/environment.ts";
-import { UsageError } from "./support/options.ts";
+import { describeError, runScript, type ScriptContext } from "./support/run-script.ts";
 
 /** readMachine also reads this binary's version. The summary leaves it out because downloads do not go through NATS. */
 const natsServerBinary = "/usr/sbin/nats-server";
-
-function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
 
 async function readPostgresVersion(): Promise<string> {
   const admin = connectPostgresAdmin();
@@ -37,33 +28,7 @@ async function readPostgresVersion(): Promise<string> {
   }
 }
 
-async function main(): Promise<number> {
-  let options: DownloadOptions;
-  try {
-    options = parseDownloadOptions(Bun.argv.slice(2));
-  } catch (error) {
-    console.error(describe(error));
-    return error instanceof UsageError ? 2 : 1;
-  }
-
-  const directory = mkdtempSync(join(tmpdir(), "location-batch-bench-downloads-"));
-  const workspace: Workspace = { directory, logDirectory: join(directory, "logs") };
-  mkdirSync(workspace.logDirectory);
-  const abort = new AbortController();
-  let interrupted = false;
-  const onSignal = (signal: string) => {
-    if (interrupted) {
-      console.error(`${signal} again: exiting before cleanup ended. Check for bench_dl_ databases, streams and processes`);
-      process.exit(130);
-    }
-    interrupted = true;
-    console.error(`${signal}: stopping and removing what the benchmark made`);
-    abort.abort(new Error(`interrupted by ${signal}`));
-    void Promise.allSettled([...openCleanups].map((cleanup) => cleanup.run())).finally(() => process.exit(130));
-  };
-  process.on("SIGINT", () => onSignal("SIGINT"));
-  process.on("SIGTERM", () => onSignal("SIGTERM"));
-
+async function run(options: DownloadOptions, { workspace, signal }: ScriptContext): Promise<number> {
   const machine = readMachine(natsServerBinary);
   let postgresVersion: string;
   let pools: ValuePools;
@@ -73,22 +38,22 @@ async function main(): Promise<number> {
     console.log("resolving the seed values with the embedded resolver");
     pools = await buildValuePools();
   } catch (error) {
-    console.error(`the benchmark could not start: ${describe(error)}`);
+    console.error(`the benchmark could not start: ${describeError(error)}`);
     return 2;
   }
 
   const runs: DownloadRunResult[] = [];
   let failure: string | null = null;
   for (const rows of options.sizes) {
-    if (abort.signal.aborted) break;
+    if (signal.aborted) break;
     try {
-      runs.push(await runDownloads({ rows, pools, workspace, timeLimitMs: options.timeLimitMs, signal: abort.signal }));
+      runs.push(await runDownloads({ rows, pools, workspace, timeLimitMs: options.timeLimitMs, signal }));
     } catch (error) {
-      failure = `the run of ${rows} rows failed: ${describe(error)}`;
+      failure = `the run of ${rows} rows failed: ${describeError(error)}`;
       break;
     }
   }
-  if (abort.signal.aborted) return 130;
+  if (signal.aborted) return 130;
 
   printDownloadSummary({ machine, postgresVersion, pools, runs });
   if (failure !== null) {
@@ -98,4 +63,12 @@ async function main(): Promise<number> {
   return 0;
 }
 
-process.exit(await main());
+process.exit(
+  await runScript({
+    name: "benchmark",
+    workspacePrefix: "location-batch-bench-downloads-",
+    parse: parseDownloadOptions,
+    run,
+    leftovers: () => "bench_dl_ databases, streams and processes",
+  }),
+);

@@ -9,25 +9,19 @@
 // phase or on SIGINT. The benchmark prints a summary table and writes the figures as JSON.
 // Exit codes: 0 every phase completed, 1 a phase failed, 2 bad usage or the benchmark could not
 // start, 130 interrupted.
-import { mkdirSync, mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { openCleanups, withCleanup } from "./bench/cleanup.ts";
-import { startNatsServer, type Workspace } from "./bench/environment.ts";
+import { startNatsServer } from "./bench/environment.ts";
 import { floorMode, runFloor, type FloorResult } from "./bench/floor.ts";
 import { buildInputFiles } from "./bench/input.ts";
 import { readMachine } from "./bench/machine.ts";
 import { parseOptions, type Options } from "./bench/options.ts";
 import { printSummary, ratioToFloor, writeSummaryJson, type Summary } from "./bench/report.ts";
 import { runService, type ServiceRunResult } from "./bench/service-run.ts";
-import { UsageError } from "./support/options.ts";
+import { withCleanup } from "./support/cleanup.ts";
+import { describeError, runScript, type ScriptContext, type Workspace } from "./support/run-script.ts";
 
 /** The binary that NatsServer starts by default. */
 const natsServerBinary = "/usr/sbin/nats-server";
-
-function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
 
 async function measureFloor(options: Options, workspace: Workspace, signal: AbortSignal): Promise<FloorResult> {
   console.log(`\nfloor: ${options.rows} rows, ${floorMode}`);
@@ -37,33 +31,7 @@ async function measureFloor(options: Options, workspace: Workspace, signal: Abor
   });
 }
 
-async function main(): Promise<number> {
-  let options: Options;
-  try {
-    options = parseOptions(Bun.argv.slice(2));
-  } catch (error) {
-    console.error(describe(error));
-    return error instanceof UsageError ? 2 : 1;
-  }
-
-  const directory = mkdtempSync(join(tmpdir(), "location-batch-bench-"));
-  const workspace: Workspace = { directory, logDirectory: join(directory, "logs") };
-  mkdirSync(workspace.logDirectory);
-  const abort = new AbortController();
-  let interrupted = false;
-  const onSignal = (signal: string) => {
-    if (interrupted) {
-      console.error(`${signal} again: exiting before cleanup ended; check for bench_ databases, processes and ${directory}`);
-      process.exit(130);
-    }
-    interrupted = true;
-    console.error(`${signal}: stopping and removing what the benchmark made`);
-    abort.abort();
-    void Promise.allSettled([...openCleanups].map((cleanup) => cleanup.run())).finally(() => process.exit(130));
-  };
-  process.on("SIGINT", () => onSignal("SIGINT"));
-  process.on("SIGTERM", () => onSignal("SIGTERM"));
-
+async function run(options: Options, { workspace, signal }: ScriptContext): Promise<number> {
   const machine = readMachine(natsServerBinary);
   console.log(`benchmark: ${options.rows} rows, worker counts ${options.workerCounts.join(", ")}; logs in ${workspace.logDirectory}`);
 
@@ -71,29 +39,29 @@ async function main(): Promise<number> {
   let floorError: string | null = null;
   if (!options.skipFloor) {
     try {
-      floor = await measureFloor(options, workspace, abort.signal);
+      floor = await measureFloor(options, workspace, signal);
     } catch (error) {
-      floorError = describe(error);
+      floorError = describeError(error);
       console.error(`floor failed: ${floorError}`);
     }
   }
 
   const runs: ServiceRunResult[] = [];
-  if (!options.skipService && !abort.signal.aborted) {
+  if (!options.skipService && !signal.aborted) {
     let files;
     try {
       files = await buildInputFiles(options.rows);
     } catch (error) {
-      console.error(`could not build the input file: ${describe(error)}`);
+      console.error(`could not build the input file: ${describeError(error)}`);
       return 2;
     }
     for (const workers of options.workerCounts) {
-      if (abort.signal.aborted) break;
+      if (signal.aborted) break;
       console.log(`\nservice run with ${workers} worker${workers === 1 ? "" : "s"}`);
-      runs.push(await runService({ workers, rows: options.rows, files, workspace, timeLimitMs: options.timeLimitMs, signal: abort.signal }));
+      runs.push(await runService({ workers, rows: options.rows, files, workspace, timeLimitMs: options.timeLimitMs, signal }));
     }
   }
-  if (abort.signal.aborted) return 130;
+  if (signal.aborted) return 130;
 
   const summary: Summary = {
     finishedAt: new Date().toISOString(),
@@ -106,11 +74,19 @@ async function main(): Promise<number> {
     logDirectory: workspace.logDirectory,
   };
   printSummary(summary);
-  const jsonPath = join(directory, "summary.json");
+  const jsonPath = join(workspace.directory, "summary.json");
   writeSummaryJson(summary, jsonPath);
   console.log(`\nsummary as JSON: ${jsonPath}`);
   const failed = floorError !== null || runs.some((run) => run.error !== null);
   return failed ? 1 : 0;
 }
 
-process.exit(await main());
+process.exit(
+  await runScript({
+    name: "benchmark",
+    workspacePrefix: "location-batch-bench-",
+    parse: parseOptions,
+    run,
+    leftovers: (workspace) => `bench_ databases, processes and ${workspace.directory}`,
+  }),
+);

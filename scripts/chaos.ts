@@ -5,7 +5,6 @@
 // Exit codes: 0 every check passed, 1 a check failed, 2 bad usage or the run could not start, 130 interrupted.
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { parseArgs } from "node:util";
 import { signAdminToken } from "../src/api/auth.ts";
 import { ApiClient } from "./chaos/api-client.ts";
 import {
@@ -22,13 +21,15 @@ import {
 import { ChaosEnvironment } from "./chaos/environment.ts";
 import { describeFaults, injectFaults, type Fault, type FaultOutcome } from "./chaos/faults.ts";
 import { buildInputFile } from "./chaos/input.ts";
+import { parseOptions, type Options } from "./chaos/options.ts";
 import { describeProgress, elapsed, jobProgress, watchJob, type JobWatch } from "./chaos/watch.ts";
-import { integerOption, UsageError } from "./support/options.ts";
+import { randomHex } from "./support/environment.ts";
 import { sleep, waitForHealthy, type Child } from "./support/processes.ts";
+import { runScript, type ScriptContext } from "./support/run-script.ts";
 
 const repoRoot = new URL("..", import.meta.url).pathname;
-const defaultRows = 40_000;
-const defaultTimeoutSeconds = 300;
+/** NATS_PREFIX, the database name and the Redis key prefix of this run. */
+const runName = `chaos_${randomHex(5)}`;
 const workerCount = 2;
 const faultFirstDelayMs = 2000;
 const faultSpacingMs = 2000;
@@ -36,26 +37,6 @@ const natsDownMs = 1000;
 const startupTimeoutMs = 60_000;
 /** The sweeper publishes a terminal event lost to a crash about 10 to 15 s after the job closed. */
 const terminalEventWaitMs = 30_000;
-
-interface Options {
-  rows: number;
-  timeoutMs: number;
-}
-
-function parseOptions(argv: string[]): Options {
-  let values: { rows?: string; timeout?: string };
-  try {
-    ({ values } = parseArgs({ args: argv, options: { rows: { type: "string" }, timeout: { type: "string" } }, strict: true }));
-  } catch (error) {
-    throw new UsageError(`${(error as Error).message}; usage: bun run chaos [--rows N] [--timeout SECONDS]`);
-  }
-  const rows = integerOption("rows", values.rows, defaultRows, 1, 5_000_000);
-  const timeoutSeconds = values.timeout === undefined ? defaultTimeoutSeconds : Number(values.timeout);
-  if (!Number.isInteger(timeoutSeconds) || timeoutSeconds < 10 || timeoutSeconds > 3600) {
-    throw new UsageError(`--timeout must be a whole number of seconds from 10 to 3600, got "${values.timeout}"`);
-  }
-  return { rows, timeoutMs: timeoutSeconds * 1000 };
-}
 
 /** Reads the job's events, waiting a bounded time for the terminal event that a final job owes. */
 async function readEventsOfEndedJob(env: ChaosEnvironment, jobHash: string, final: boolean): Promise<JobEvent[]> {
@@ -130,7 +111,8 @@ function planFaults(env: ChaosEnvironment, watch: JobWatch, crashed: Set<Child>)
   return [workerKill(0), natsRestart, workerKill(0.2), postgresKill, workerKill(0.5)];
 }
 
-async function run(options: Options, env: ChaosEnvironment): Promise<boolean> {
+/** Runs one job while the faults strike, and returns whether every check passed. */
+async function runJobUnderFaults(options: Options, env: ChaosEnvironment): Promise<boolean> {
   console.log(`chaos run ${env.name}: ${options.rows} rows, ${workerCount} workers, timeout ${options.timeoutMs / 1000} s`);
   console.log(`logs: ${env.logDir}`);
 
@@ -237,34 +219,15 @@ async function run(options: Options, env: ChaosEnvironment): Promise<boolean> {
   return checks.every((check) => check.ok);
 }
 
-async function main(): Promise<number> {
-  let options: Options;
-  try {
-    options = parseOptions(Bun.argv.slice(2));
-  } catch (error) {
-    console.error((error as Error).message);
-    return 2;
-  }
-
+async function run(options: Options, { workspace, cleanup }: ScriptContext): Promise<number> {
   const started = performance.now();
-  const env = new ChaosEnvironment(repoRoot);
-  let signalled = false;
-  const onSignal = (signal: string) => {
-    if (signalled) {
-      console.error(`${signal} again: exiting before cleanup ended; check for processes and the database ${env.name}`);
-      process.exit(130);
-    }
-    signalled = true;
-    console.error(`${signal}: stopping the run and removing what it made`);
-    void env.cleanup().finally(() => process.exit(130));
-  };
-  process.on("SIGINT", () => onSignal("SIGINT"));
-  process.on("SIGTERM", () => onSignal("SIGTERM"));
+  const env = new ChaosEnvironment(repoRoot, runName, workspace);
+  cleanup.add(`remove ${env.name}`, () => env.cleanup());
 
   let passed = false;
   let exitCode = 1;
   try {
-    passed = await run(options, env);
+    passed = await runJobUnderFaults(options, env);
     exitCode = passed ? 0 : 1;
   } catch (error) {
     console.error(`chaos run could not finish: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
@@ -277,4 +240,12 @@ async function main(): Promise<number> {
   return exitCode;
 }
 
-process.exit(await main());
+process.exit(
+  await runScript({
+    name: "chaos run",
+    workspacePrefix: `${runName}-`,
+    parse: parseOptions,
+    run,
+    leftovers: () => `processes and the database ${runName}`,
+  }),
+);

@@ -6,9 +6,6 @@
 // processes, database, streams and Redis keys. Exit codes: 0 no request failed, 1 a request
 // failed (a 5xx, another unexpected status, a wrong body or a network error) or the job failed,
 // 2 bad usage or the run could not start, 130 interrupted.
-import { mkdtemp } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { signAdminToken } from "../src/api/auth.ts";
 import { LoadStats, runClient, type LoadRun } from "./load/clients.ts";
 import { createDatabase, removeDeployment, startChild, stopChildren, type Deployment } from "./load/deployment.ts";
@@ -17,9 +14,12 @@ import { printSummary, progressLine } from "./load/report.ts";
 import { randomHex } from "./support/environment.ts";
 import { readPlaceLines } from "./support/places.ts";
 import { freePort, loopback, waitForHealthy, type Child } from "./support/processes.ts";
+import { runScript, type ScriptContext } from "./support/run-script.ts";
 
 const progressIntervalMs = 1000;
 const healthTimeoutMs = 60_000;
+/** The database name, NATS prefix and Redis key prefix of this run. */
+const name = `load_${randomHex(5)}`;
 
 /** Builds a CSV of `rows` values by repeating the place names of world-cities.csv in order. */
 async function buildInputFile(rows: number): Promise<string> {
@@ -51,46 +51,22 @@ async function createJob(baseUrl: string, token: string, fileHash: string): Prom
   return ((await response.json()) as { job_hash: string }).job_hash;
 }
 
-async function main(): Promise<number> {
-  let options: Options;
-  try {
-    options = parseOptions(process.argv.slice(2));
-  } catch (error) {
-    console.error((error as Error).message);
-    return 2;
-  }
-
-  const name = `load_${randomHex(5)}`;
+async function runLoadTest(options: Options, { workspace, signal, cleanup }: ScriptContext): Promise<number> {
   const deployment: Deployment = {
     prefix: name,
     databaseName: name,
     jwtSecret: randomHex(32),
     port: freePort(),
-    logDirectory: await mkdtemp(join(tmpdir(), `location-batch-${name}-`)),
+    logDirectory: workspace.logDirectory,
   };
   const baseUrl = `http://${loopback}:${deployment.port}`;
-  const abort = new AbortController();
   const children: Child[] = [];
 
-  let cleanup: Promise<void> | null = null;
-  const cleanUp = () => {
-    cleanup ??= (async () => {
-      const failures = [...(await stopChildren(children)), ...(await removeDeployment(deployment))];
-      for (const failure of failures) console.error(`cleanup failed: ${failure}`);
-      console.log(`removed ${name} (processes, database, streams and Redis keys), logs kept in ${deployment.logDirectory}`);
-    })();
-    return cleanup;
-  };
-  let interrupted = false;
-  const onSignal = (signal: string) => {
-    if (interrupted) return;
-    interrupted = true;
-    console.error(`${signal} received, stopping and cleaning up`);
-    abort.abort();
-    void cleanUp().finally(() => process.exit(130));
-  };
-  process.on("SIGINT", () => onSignal("SIGINT"));
-  process.on("SIGTERM", () => onSignal("SIGTERM"));
+  cleanup.add(`remove ${name}`, async () => {
+    const failures = [...(await stopChildren(children)), ...(await removeDeployment(deployment))];
+    for (const failure of failures) console.error(`cleanup failed: ${failure}`);
+    console.log(`removed ${name} (processes, database, streams and Redis keys), logs kept in ${deployment.logDirectory}`);
+  });
 
   console.log(`deployment ${name} on ${baseUrl}, child logs in ${deployment.logDirectory}`);
   try {
@@ -101,8 +77,8 @@ async function main(): Promise<number> {
       children.push(startChild(deployment, `worker-${index}`, "src/bin/worker.ts"));
     }
     console.log(`started ${children.map((child) => `${child.name} (pid ${child.pid})`).join(", ")}`);
-    await waitForHealthy(baseUrl, { timeoutMs: healthTimeoutMs, children, signal: abort.signal });
-    if (abort.signal.aborted) return 130;
+    await waitForHealthy(baseUrl, { timeoutMs: healthTimeoutMs, children, signal });
+    if (signal.aborted) return 130;
 
     const token = await signAdminToken(deployment.jwtSecret, 3600, "load-test");
     const fileHash = await upload(baseUrl, token, content);
@@ -110,25 +86,31 @@ async function main(): Promise<number> {
     const jobHash = await createJob(baseUrl, token, fileHash);
     console.log(`uploaded ${options.rows} rows (${(content.length / 1e6).toFixed(1)} MB) as ${fileHash}, job ${jobHash}`);
 
-    const run: LoadRun = { baseUrl, token, jobHash, options, stats: new LoadStats(), signal: abort.signal, startedAtMs: Date.now() };
+    const run: LoadRun = { baseUrl, token, jobHash, options, stats: new LoadStats(), signal, startedAtMs: Date.now() };
     const progress = setInterval(() => console.log(progressLine(run)), progressIntervalMs);
     try {
       await Promise.all(Array.from({ length: options.clients }, () => runClient(run)));
     } finally {
       clearInterval(progress);
     }
-    if (abort.signal.aborted) return 130;
+    if (signal.aborted) return 130;
     console.log(progressLine(run));
     printSummary(run, jobCreatedAtMs);
     const failed = run.stats.errorCount() > 0;
     return failed ? 1 : 0;
   } catch (error) {
-    if (abort.signal.aborted) return 130;
+    if (signal.aborted) return 130;
     console.error(`load run could not complete: ${(error as Error).message}`);
     return 2;
-  } finally {
-    await cleanUp();
   }
 }
 
-process.exit(await main());
+process.exit(
+  await runScript({
+    name: "load run",
+    workspacePrefix: `location-batch-${name}-`,
+    parse: parseOptions,
+    run: runLoadTest,
+    leftovers: () => `processes, the database ${name}, the streams ${name.toUpperCase()}_WORK, ${name.toUpperCase()}_EVENTS and OBJ_${name}_files, and Redis keys ${name}:*`,
+  }),
+);

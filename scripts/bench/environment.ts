@@ -5,19 +5,14 @@ import { connect } from "@nats-io/transport-node";
 import { mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { NatsServer } from "../chaos/nats-server.ts";
+import type { Cleanup } from "../support/cleanup.ts";
 import { connectPostgresAdmin, dropDatabase, serviceEnvironment, type ServiceSettings } from "../support/environment.ts";
 import { Child, freePort, sleep } from "../support/processes.ts";
-import type { Cleanup } from "./cleanup.ts";
+import type { Workspace } from "../support/run-script.ts";
 
 export const repoRoot = new URL("../..", import.meta.url).pathname;
 const stopGraceMs = 5000;
 const readinessPollMs = 250;
-
-/** The benchmark's temporary directory: child logs, nats-server stores and the JSON summary. */
-export interface Workspace {
-  directory: string;
-  logDirectory: string;
-}
 
 /** Starts a nats-server with JetStream on a free loopback port and a new store directory under the workspace. */
 export async function startNatsServer(cleanup: Cleanup, workspace: Workspace, label: string): Promise<NatsServer> {

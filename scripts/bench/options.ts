@@ -1,6 +1,5 @@
 // Command-line options of the benchmark, with their defaults and limits.
-import { parseArgs } from "node:util";
-import { integerOption, UsageError } from "../support/options.ts";
+import { integerOption, parseFlags, UsageError } from "../support/options.ts";
 
 export interface Options {
   rows: number;
@@ -31,27 +30,17 @@ function workerCountsOption(raw: string | undefined): number[] {
 
 /** Parses the benchmark's flags. Prints the usage and exits with 0 for `--help`. */
 export function parseOptions(argv: string[]): Options {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        rows: { type: "string" },
-        workers: { type: "string" },
-        "skip-floor": { type: "boolean" },
-        "skip-service": { type: "boolean" },
-        "timeout-minutes": { type: "string" },
-        help: { type: "boolean" },
-      },
-      strict: true,
-    }));
-  } catch (error) {
-    throw new UsageError(`${(error as Error).message}\n${usage}`);
-  }
-  if (values.help) {
-    console.log(usage);
-    process.exit(0);
-  }
+  const values = parseFlags(
+    argv,
+    {
+      rows: { type: "string" },
+      workers: { type: "string" },
+      "skip-floor": { type: "boolean" },
+      "skip-service": { type: "boolean" },
+      "timeout-minutes": { type: "string" },
+    },
+    usage,
+  );
   return {
     rows: integerOption("rows", values.rows, 1_000_000, 10, 5_000_000),
     workerCounts: workerCountsOption(values.workers),

@@ -4,11 +4,12 @@
 // each process's peak memory.
 import { jetstreamManager } from "@nats-io/jetstream";
 import { signAdminToken } from "../../src/api/auth.ts";
+import { withCleanup } from "../support/cleanup.ts";
 import { deleteRedisKeys, randomHex, type ServiceSettings } from "../support/environment.ts";
 import { freePort, loopback, waitForHealthy } from "../support/processes.ts";
+import type { Workspace } from "../support/run-script.ts";
 import { ApiClient } from "./api-client.ts";
-import { withCleanup } from "./cleanup.ts";
-import { createDatabase, ServiceProcesses, startNatsServer, waitForWorkers, type Workspace } from "./environment.ts";
+import { createDatabase, ServiceProcesses, startNatsServer, waitForWorkers } from "./environment.ts";
 import type { InputFiles } from "./input.ts";
 import { JobEvents } from "./job-events.ts";
 import { waitForSmallJob, watchBigJob, type WatchContext } from "./job-watch.ts";

@@ -1,20 +1,18 @@
 // Everything a chaos run starts and creates: its own nats-server, the API and worker processes, a
 // Postgres database and Redis keys under names of its own, and the cleanup that removes all of them.
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { connectPostgresAdmin, databaseUrl, deleteRedisKeys, dropDatabase, randomHex, serviceEnvironment } from "../support/environment.ts";
 import { Child, freePort } from "../support/processes.ts";
+import type { Workspace } from "../support/run-script.ts";
 import { NatsServer } from "./nats-server.ts";
 
 export class ChaosEnvironment {
-  /** NATS_PREFIX, the database name and the Redis key prefix. */
-  readonly name = `chaos_${randomHex(5)}`;
   readonly jwtSecret = randomHex(32);
   readonly apiPort = freePort();
-  readonly workDir = mkdtempSync(join(tmpdir(), `${this.name}-`));
-  readonly logDir = join(this.workDir, "logs");
-  readonly storeDir = join(this.workDir, "nats-store");
+  readonly workDir: string;
+  readonly logDir: string;
+  readonly storeDir: string;
   readonly nats: NatsServer;
   readonly workers: Child[] = [];
   readonly admin = connectPostgresAdmin();
@@ -22,8 +20,15 @@ export class ChaosEnvironment {
   #workersStarted = 0;
   #cleanup: Promise<boolean> | null = null;
 
-  constructor(readonly repoRoot: string) {
-    mkdirSync(this.logDir);
+  /** `name` is the NATS_PREFIX, the database name and the Redis key prefix. */
+  constructor(
+    readonly repoRoot: string,
+    readonly name: string,
+    workspace: Workspace,
+  ) {
+    this.workDir = workspace.directory;
+    this.logDir = workspace.logDirectory;
+    this.storeDir = join(this.workDir, "nats-store");
     mkdirSync(this.storeDir);
     this.nats = new NatsServer(freePort(), this.storeDir, join(this.logDir, "nats-server.log"));
   }

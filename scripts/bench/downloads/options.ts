@@ -1,6 +1,5 @@
 // Command-line options of the downloads benchmark, with their defaults and limits.
-import { parseArgs } from "node:util";
-import { integerOption, UsageError } from "../../support/options.ts";
+import { integerOption, parseFlags, UsageError } from "../../support/options.ts";
 
 export interface DownloadOptions {
   /** Job sizes in rows, smallest first, one run each. */
@@ -35,24 +34,7 @@ function sizesOption(raw: string | undefined): number[] {
 
 /** Parses the flags. Prints the usage and exits with 0 for `--help`. */
 export function parseDownloadOptions(argv: string[]): DownloadOptions {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        rows: { type: "string" },
-        "timeout-minutes": { type: "string" },
-        help: { type: "boolean" },
-      },
-      strict: true,
-    }));
-  } catch (error) {
-    throw new UsageError(`${(error as Error).message}\n${usage}`);
-  }
-  if (values.help) {
-    console.log(usage);
-    process.exit(0);
-  }
+  const values = parseFlags(argv, { rows: { type: "string" }, "timeout-minutes": { type: "string" } }, usage);
   return {
     sizes: sizesOption(values.rows),
     timeLimitMs: integerOption("timeout-minutes", values["timeout-minutes"], 20, 1, 24 * 60) * 60_000,

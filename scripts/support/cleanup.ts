@@ -1,5 +1,6 @@
-// Cleanup of what one phase of the benchmark made (processes, nats-server, store directory,
-// database, Redis keys), run at the end of the phase or by the SIGINT handler, whichever comes first.
+// Cleanup of what a script, or one phase of it, made (processes, nats-server, store directory,
+// database, streams, Redis keys), run when that part ends or by the signal handler of runScript,
+// whichever comes first.
 
 interface Step {
   label: string;
@@ -48,7 +49,7 @@ async function runStep(step: Step): Promise<string | null> {
   }
 }
 
-/** Every phase's cleanup that has not finished yet, for the SIGINT handler. */
+/** Every cleanup that has not finished yet, for the signal handler of runScript. */
 export const openCleanups = new Set<Cleanup>();
 
 /** Runs `body` with a fresh Cleanup that runs when the body ends, however it ends; cleanup failures are printed. */
