@@ -146,6 +146,37 @@ describe("stranded jobs", () => {
     expect(after?.status).toBe("failed");
     expect(after?.error).toContain("stopped 2 times");
   });
+
+  test("file handed back more than MAX_DELIVERIES times still runs", async () => {
+    const { harness, client } = await setUp({ MAX_DELIVERIES: "2" }, false);
+    const fileHash = await client.upload("Paris\nLyon\nBerlin\n", "text/csv");
+    const jobHash = await client.createJob(fileHash);
+
+    // Each worker that stops at shutdown naks the file message, which JetStream counts as a delivery.
+    const consumer = await harness.nats.js.consumers.get(harness.nats.names.workStream, harness.nats.names.fileConsumer);
+    for (let handBack = 1; handBack <= 4; handBack += 1) {
+      const message = await consumer.next({ expires: 5000 });
+      expect(`hand-back ${handBack}: ${message?.info.deliveryCount ?? "no message"}`).toBe(`hand-back ${handBack}: ${handBack}`);
+      message!.nak();
+    }
+
+    const worker = await startTestWorker(harness);
+    cleanups.push(() => worker.stop());
+    const final = await client.waitForEnd(jobHash, 30_000);
+    expect(final.status).toBe("complete");
+    expect(final.completed).toBe(3);
+  });
+
+  test("file stage that died MAX_DELIVERIES times fails on the next delivery", async () => {
+    const { harness, client } = await setUp({ MAX_DELIVERIES: "2" });
+    const job = await insertJob(harness.db, await client.upload("Paris\n", "text/csv"));
+    await harness.db.$client`update jobs set file_attempts = 2 where id = ${job.id}`;
+    await dispatchFile(harness.nats, job.hash, job.fileHash);
+
+    const final = await client.waitForEnd(job.hash, 30_000);
+    expect(final.status).toBe("failed");
+    expect(final.error).toContain("stopped 2 times");
+  });
 });
 
 describe("shutdown", () => {

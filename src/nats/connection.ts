@@ -91,7 +91,9 @@ export async function ensureStreams(nats: Nats, config: Config): Promise<void> {
     filter_subject: names.fileSubjectWildcard,
     ack_policy: AckPolicy.Explicit,
     ack_wait: nanos(config.ackWaitMs),
-    max_deliver: config.maxDeliveries,
+    // Unlimited: a worker that stops at shutdown hands its file back, and each hand-back is a delivery.
+    // Real attempts are counted in jobs.file_attempts, which decides when a file is given up.
+    max_deliver: -1,
     max_ack_pending: 1000,
   };
   try {

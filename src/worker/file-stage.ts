@@ -104,8 +104,17 @@ export async function handleFileMessage(deps: WorkerDeps, msg: JsMsg, signal?: A
 
   const stopHeartbeat = heartbeat(msg);
   const started = performance.now();
+  let attempt = 0;
   try {
-    await countFileAttempt(deps.db, work.job_hash);
+    attempt = await countFileAttempt(deps.db, work.job_hash);
+    if (attempt > deps.config.maxDeliveries) {
+      // The attempts before this one each ended without settling the message: the worker reading it died.
+      const error = `file could not be read and dispatched: the worker reading it stopped ${attempt - 1} times`;
+      log.error({ attempt }, "failing a job whose file stage kept stopping");
+      await failJobWithEvent(deps, work.job_hash, error);
+      msg.ack();
+      return;
+    }
     const totalRows = await countRows(deps, work.file_hash);
     await ensureRowConsumer(deps.nats, deps.config, work.job_hash);
     const processing = await startJob(deps.db, work.job_hash, totalRows);
@@ -121,13 +130,18 @@ export async function handleFileMessage(deps: WorkerDeps, msg: JsMsg, signal?: A
     deps.metrics.stageSeconds.observe({ stage: "file" }, (performance.now() - started) / 1000);
     msg.ack();
   } catch (error) {
-    await settleFileFailure(deps, msg, work.job_hash, error);
+    await settleFileFailure(deps, msg, work.job_hash, attempt, error);
   } finally {
     stopHeartbeat();
   }
 }
 
-async function settleFileFailure(deps: WorkerDeps, msg: JsMsg, jobHash: string, error: unknown): Promise<void> {
+/**
+ * Settles a file message whose stage failed. `attempt` is the job's attempt count in Postgres (0 when it
+ * could not be counted): it decides when to give up, because JetStream's delivery count also counts
+ * the hand-backs of workers that stopped at shutdown.
+ */
+async function settleFileFailure(deps: WorkerDeps, msg: JsMsg, jobHash: string, attempt: number, error: unknown): Promise<void> {
   const log = deps.logger.child({ job_hash: jobHash });
   if (error instanceof ShutdownError) {
     log.info({ reason: error.message }, "file handed back at shutdown");
@@ -140,7 +154,7 @@ async function settleFileFailure(deps: WorkerDeps, msg: JsMsg, jobHash: string, 
     msg.ack();
     return;
   }
-  const delivery = msg.info.deliveryCount;
+  const delivery = Math.max(attempt, 1);
   if (delivery >= deps.config.maxDeliveries) {
     const reason = error instanceof FileFetchError ? error.message : `file could not be processed: ${describeError(error).message}`;
     log.error({ err: describeError(error), attempt: delivery }, "file stage gave up");
