@@ -108,10 +108,32 @@ export function serveWorkerMetrics(services: Services): { stop(): void } | null 
   }
 }
 
-/** Stops the API: ends its progress streams first, because a graceful stop waits for every open response. */
-export async function stopApi(app: ReturnType<typeof serveApi>): Promise<void> {
+/** The parts of the API's Elysia instance that stopApi uses, so an app with extra routes stops the same way. */
+interface StoppableApi {
+  decorator: { progressHub: { close(): void } };
+  server: { stop(closeActiveConnections?: boolean): Promise<void>; pendingRequests: number } | null;
+  stop(): Promise<unknown>;
+}
+
+/** Open responses (a download, say) get this long to finish when the API stops; then their connections are closed. */
+const responseGraceMs = 5000;
+
+/**
+ * Stops the API. Progress streams end at once, since they would never finish on their own. Other
+ * responses get `responseGraceMs` to finish, so a slow download cannot hold the shutdown until its timeout.
+ */
+export async function stopApi(app: StoppableApi, logger: Logger): Promise<void> {
   app.decorator.progressHub.close();
-  await app.stop();
+  const server = app.server;
+  const timer = setTimeout(() => {
+    logger.warn({ grace_ms: responseGraceMs, pending_requests: server?.pendingRequests }, "closing responses still open at shutdown");
+    void server?.stop(true);
+  }, responseGraceMs);
+  try {
+    await app.stop();
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 export async function runWorker(services: Services): Promise<RunningWorker> {

@@ -38,7 +38,7 @@ beforeAll(async () => {
     onnotice: () => {},
     fetch_types: false,
     debug: (_connection, query, parameters) => {
-      if (/"row" > \$\d+\s+order by r\."row"\s+limit \$\d+/.test(query)) batchQueries.push([...parameters]);
+      if (/"row" > \$\d+ and r\."row" <= \$\d+\s+order by r\."row"/.test(query)) batchQueries.push([...parameters]);
     },
   });
   const countingDb = drizzle(countingSql, { schema }) as Database;
@@ -328,15 +328,17 @@ describe("a job of 5,000 rows", () => {
     expect(response.status).toBe(200);
     expect(parseNdjson(await response.text())).toHaveLength(rowCount);
 
-    // Full batches, then one short or empty batch that ends the file.
-    const expectedQueries = Math.floor(rowCount / downloadBatchRows) + 1;
+    // One query a batch of rows, the last one ending at total_rows, and none after it.
+    const expectedQueries = Math.ceil(rowCount / downloadBatchRows);
     expect(downloadBatchRows).toBeLessThan(rowCount);
     expect(batchQueries).toHaveLength(expectedQueries);
-    // Parameters: job id, the last row already sent, the batch size.
+    // Parameters: job id, the last row already sent, the last row of the batch.
     expect(batchQueries.map((parameters) => Number(parameters[1]))).toEqual(
       Array.from({ length: expectedQueries }, (_, index) => index * downloadBatchRows),
     );
-    for (const parameters of batchQueries) expect(Number(parameters[2])).toBe(downloadBatchRows);
+    expect(batchQueries.map((parameters) => Number(parameters[2]))).toEqual(
+      Array.from({ length: expectedQueries }, (_, index) => (index + 1) * downloadBatchRows),
+    );
   });
 
   test("reading follows client, stops on cancel", async () => {
@@ -354,6 +356,26 @@ describe("a job of 5,000 rows", () => {
     await Bun.sleep(300);
     expect(batchQueries.length).toBe(whileHolding);
   });
+
+  test("client pausing past the idle timeout gets the whole file", async () => {
+    const app = createApp({ ...harness, jwtSecret: testSecret });
+    // The route lifts the connection's idle timeout above the server's 2 s for its own response.
+    app.listen({ hostname: "127.0.0.1", port: 0, idleTimeout: 2 });
+    try {
+      const response = await fetch(`http://127.0.0.1:${app.server!.port}/locations/batch/${job.hash}/results.csv`, {
+        headers: { authorization: `Bearer ${await adminToken()}` },
+      });
+      const reader = response.body!.getReader();
+      const first = await reader.read();
+      expect(first.done).toBe(false);
+      await Bun.sleep(3500);
+      let text = new TextDecoder().decode(first.value);
+      for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) text += new TextDecoder().decode(chunk.value);
+      expect(text.trimEnd().split("\n")).toHaveLength(rowCount + 1);
+    } finally {
+      await app.stop(true);
+    }
+  }, 30_000);
 
   test("HTTP disconnect stops reading", async () => {
     const app = createApp({ ...harness, db: countingClient.harness.db, jwtSecret: testSecret });
@@ -391,13 +413,14 @@ describe("resultsStream", () => {
         return [{ row: afterRow + 1, value: "a", status: "failed", match_level: null, error: "no match", location: null }];
       },
       "ndjson",
-      { batchRows: 1, onError: (error) => reported.push(error) },
+      { totalRows: 3, batchRows: 1, onError: (error) => reported.push(error) },
     );
     const reader = stream.getReader();
     const first = await reader.read();
     expect(first.done).toBe(false);
     expect(new TextDecoder().decode(first.value)).toContain('"row":1');
-    await expect(reader.read()).rejects.toBe(failure);
+    // The client sees a plain message; the database's own error, which names the query, goes to onError.
+    await expect(reader.read()).rejects.toThrow("results download failed: reading the next rows from the database failed");
     expect(reported).toEqual([failure]);
   });
 });

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createApp } from "../src/api/app.ts";
 import { closeDatabase, connectDatabase } from "../src/db/client.ts";
 import { insertJob } from "../src/db/jobs.ts";
+import { stopApi } from "../src/runtime.ts";
 import { createHarness, testSecret, type Harness } from "./support/harness.ts";
 import { adminToken, now, signToken, unsignedToken } from "./support/tokens.ts";
 
@@ -272,4 +273,31 @@ describe("dependency outage", () => {
     expect(response.headers.get("retry-after")).toBe("5");
     await closeDatabase(unreachable);
   });
+});
+
+describe("shutdown", () => {
+  test("stopApi closes a response that never ends", async () => {
+    const app = createApp({ ...harness, jwtSecret: testSecret })
+      .get("/never-ending", () => {
+        // One chunk, so that the headers go out, then a body that never ends, as from a client that stopped reading.
+        let sent = false;
+        const body = new ReadableStream<Uint8Array>({
+          pull(controller) {
+            if (sent) return new Promise<void>(() => {});
+            sent = true;
+            controller.enqueue(new TextEncoder().encode("first"));
+          },
+        });
+        return new Response(body);
+      })
+      .listen({ hostname: "127.0.0.1", port: 0 });
+    const response = await fetch(`http://127.0.0.1:${app.server!.port}/never-ending`, { headers: { authorization: `Bearer ${token}` } });
+    expect(response.status).toBe(200);
+    const body = response.text();
+
+    // A graceful stop alone waits for this response forever; stopApi closes it after its grace period.
+    await stopApi(app, harness.logger);
+    expect(app.server).toBeNull();
+    await expect(body).rejects.toThrow();
+  }, 30_000);
 });

@@ -9,7 +9,7 @@ if (config.jwtSecret === null) {
 const services = await openServices(config, "location-batch-api");
 let app: ReturnType<typeof serveApi> | null = null;
 onShutdown(services.logger, async () => {
-  if (app !== null) await stopApi(app);
+  if (app !== null) await stopApi(app, services.logger);
   await closeServices(services);
 });
 app = serveApi(services, config.jwtSecret);

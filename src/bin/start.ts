@@ -18,7 +18,7 @@ let worker: RunningWorker | null = null;
 let app: ReturnType<typeof serveApi> | null = null;
 // Registered before anything starts, so a SIGTERM during start-up still shuts down cleanly.
 onShutdown(services.logger, async () => {
-  if (app !== null) await stopApi(app);
+  if (app !== null) await stopApi(app, services.logger);
   await worker?.stop();
   await closeServices(services);
 });

@@ -245,14 +245,14 @@ export async function resultsPage(
 }
 
 /**
- * Reads up to `limit` results of a job in file order, starting after row `afterRow`. The read is a range on the
- * (job_id, row) index, so a call costs the same wherever in the job it starts.
+ * Reads the results of rows `afterRow + 1` to `afterRow + limit` of a job, in file order. Both ends are
+ * bounded, so the read is a range on the (job_id, row) index wherever it starts, even before Postgres
+ * has statistics on the table: with an open upper end the planner then read every later row per batch.
  */
 export async function resultsAfterRow(db: Executor, jobId: number, afterRow: number, limit: number): Promise<ResultEntry[]> {
   const rows = await db.execute<ResultRow>(sql`
     ${selectResults}
-    where r.job_id = ${jobId} and r."row" > ${afterRow}
-    order by r."row"
-    limit ${limit}`);
+    where r.job_id = ${jobId} and r."row" > ${afterRow} and r."row" <= ${afterRow + limit}
+    order by r."row"`);
   return rows.map(toEntry);
 }

@@ -13,7 +13,7 @@ export const downloadBatchRows = 1000;
  */
 const rowsBetweenCollections = 65_536;
 
-/** Reads up to `limit` results of one job in file order, starting after row `afterRow`. */
+/** Reads the results of rows `afterRow + 1` to `afterRow + limit` of one job, in file order. */
 export type ReadResultsAfter = (afterRow: number, limit: number) => Promise<NestedResult[]>;
 
 function encodeBatch(format: ResultsFormat, entries: NestedResult[]): string {
@@ -41,7 +41,7 @@ function headerText(format: ResultsFormat): string {
 export function resultsStream(
   readAfter: ReadResultsAfter,
   format: ResultsFormat,
-  options: { batchRows?: number; onError: (error: unknown) => void },
+  options: { totalRows: number; batchRows?: number; onError: (error: unknown) => void },
 ): ReadableStream<Uint8Array> {
   const batchRows = options.batchRows ?? downloadBatchRows;
   const encoder = new TextEncoder();
@@ -56,20 +56,20 @@ export function resultsStream(
         entries = await readAfter(lastRow, batchRows);
       } catch (error) {
         options.onError(error);
-        throw error;
+        // The database error names the query and its parameters, so the stream fails with a plain message.
+        controller.error(new Error("results download failed: reading the next rows from the database failed"));
+        return;
       }
       if (cancelled) return;
 
       const text = header + encodeBatch(format, entries);
       header = "";
       if (text !== "") controller.enqueue(encoder.encode(text));
-      const last = entries.at(-1);
-      if (last !== undefined) {
-        if (Math.floor(last.row / rowsBetweenCollections) > Math.floor(lastRow / rowsBetweenCollections)) Bun.gc(true);
-        lastRow = last.row;
-      }
-      // A short batch is the last one, which saves a query that would return nothing.
-      if (entries.length < batchRows) controller.close();
+      const nextRow = lastRow + batchRows;
+      if (Math.floor(nextRow / rowsBetweenCollections) > Math.floor(lastRow / rowsBetweenCollections)) Bun.gc(true);
+      lastRow = nextRow;
+      // A complete job has one record for each row from 1 to total_rows, so the last batch is known in advance.
+      if (lastRow >= options.totalRows) controller.close();
     },
     cancel() {
       cancelled = true;

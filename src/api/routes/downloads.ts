@@ -12,6 +12,12 @@ import { findJob, requireComplete } from "./batch.ts";
 
 const columnList = resultColumns.join(", ");
 
+/**
+ * Seconds a download may go without a byte sent before Bun closes it. Bun.serve's idle timeout (30 s as
+ * Elysia 1.4 sets it) would cut off a client that pauses its reading, as a slow disk or a paused tool does.
+ */
+const downloadIdleTimeoutSeconds = 600;
+
 /** Builds the OpenAPI responses by hand, because @elysiajs/swagger 1.3 documents every `response` schema as JSON. */
 function documentedResponses(format: ResultsFormat) {
   const error = (description: string, schema: TSchema = ErrorBody) => ({
@@ -40,6 +46,7 @@ export function downloadRoutes(deps: ApiDeps) {
     requireComplete(job);
     const log = logger.child({ job_hash: job.hash, format });
     const body = resultsStream((afterRow, limit) => resultsAfterRow(db, job.id, afterRow, limit), format, {
+      totalRows: job.totalRows ?? 0,
       onError: (error) => log.error({ err: describeError(error) }, "results download failed while streaming"),
     });
     return new Response(body, {
@@ -63,6 +70,12 @@ export function downloadRoutes(deps: ApiDeps) {
   });
 
   return new Elysia({ normalize: false })
-    .get("/locations/batch/:job_hash/results.csv", ({ params }) => download(params.job_hash, "csv"), hook("csv"))
-    .get("/locations/batch/:job_hash/results.ndjson", ({ params }) => download(params.job_hash, "ndjson"), hook("ndjson"));
+    .get("/locations/batch/:job_hash/results.csv", ({ params, request, server }) => {
+      server?.timeout(request, downloadIdleTimeoutSeconds);
+      return download(params.job_hash, "csv");
+    }, hook("csv"))
+    .get("/locations/batch/:job_hash/results.ndjson", ({ params, request, server }) => {
+      server?.timeout(request, downloadIdleTimeoutSeconds);
+      return download(params.job_hash, "ndjson");
+    }, hook("ndjson"));
 }
