@@ -357,7 +357,7 @@ describe("progress hub", () => {
 
   test("idle check catches a lost terminal event", async () => {
     const job = await idleJob();
-    const hub = testHub({ keepAliveMs: 600, idleCheckMs: 300 });
+    const hub = testHub({ keepAliveMs: 600, resyncMs: 300 });
     try {
       const reader = sseResponse(await hub.open(job.hash));
       expect((await reader.next())?.status).toBe("scheduled");
@@ -367,6 +367,25 @@ describe("progress hub", () => {
       expect(last?.error).toBe("failed without an event");
       expect(await reader.next()).toBeNull();
       expect(hub.subscriptionCount).toBe(0);
+    } finally {
+      hub.close();
+    }
+  });
+});
+
+describe("progress resync", () => {
+  test("counts catch up with rows whose events were missed", async () => {
+    const job = await idleJob(10);
+    const hub = testHub({ resyncMs: 300 });
+    try {
+      const reader = sseResponse(await hub.open(job.hash));
+      expect((await reader.next())?.completed).toBe(0);
+
+      // Rows recorded while the hub's NATS connection was down: their events never reached it.
+      await harness.db.$client`update jobs set completed = 6, failed = 1 where id = ${job.id}`;
+      const caughtUp = await reader.next();
+      expect(caughtUp?.completed).toBe(6);
+      expect(caughtUp?.failed).toBe(1);
     } finally {
       hub.close();
     }
@@ -394,7 +413,7 @@ describe("progress route with a worker", () => {
     // A hub of its own, with a reader that counts the database reads, watched by several clients.
     countedHub = testHub({
       // No idle check can add a read while the worker loads its gazetteer, however slow the machine.
-      idleCheckMs: 600_000,
+      resyncMs: 600_000,
       readSnapshot: (jobHash, rowsSeen) => {
         countedReads += 1;
         return readProgressSnapshot(harness.db, jobHash, rowsSeen);

@@ -1,7 +1,7 @@
 // The progress hub of one API process: one core NATS subscription to the event subjects while anyone
 // watches, and per watched job one state shared by all its Server-Sent Events clients. Counts move
-// with the tick and error events, so a watched job costs about three database reads (and one more
-// each 30 s it stays quiet), however many clients watch it and however many events it has.
+// with the tick and error events, so a watched job costs about three database reads and one more
+// every 10 s, however many clients watch it and however many events it has.
 import type { Msg, Subscription } from "@nats-io/nats-core";
 import { Value } from "@sinclair/typebox/value";
 // Registers the date-time format that the events' timestamp schema names. Without it, TypeBox's
@@ -40,8 +40,12 @@ export interface ProgressHubDeps {
   throttleMs?: number;
   /** Maximum interval without a byte written to a client, 15 s by default. */
   keepAliveMs?: number;
-  /** Quiet time after which a watched job is read again, in case its terminal event was lost. 30 s by default. */
-  idleCheckMs?: number;
+  /**
+   * Interval between two reads of a watched job, 10 s by default. The database's counts win when they are
+   * ahead, which catches up with events a NATS reconnect lost, and a final status ends a job whose
+   * terminal event was lost.
+   */
+  resyncMs?: number;
 }
 
 const decoder = new TextDecoder();
@@ -51,7 +55,7 @@ export class ProgressHub {
   readonly #deps: ProgressHubDeps;
   readonly #throttleMs: number;
   readonly #keepAliveMs: number;
-  readonly #idleCheckMs: number;
+  readonly #resyncMs: number;
   readonly #log: Logger;
   readonly #jobs = new Map<string, JobWatch>();
   readonly #kindOfSubject: Map<string, EventKind>;
@@ -66,7 +70,7 @@ export class ProgressHub {
     this.#deps = deps;
     this.#throttleMs = deps.throttleMs ?? 250;
     this.#keepAliveMs = deps.keepAliveMs ?? 15_000;
-    this.#idleCheckMs = deps.idleCheckMs ?? 30_000;
+    this.#resyncMs = deps.resyncMs ?? 10_000;
     this.#log = deps.logger.child({ component: "progress-hub" });
     const kinds = Object.keys(eventSchemas) as EventKind[];
     this.#kindOfSubject = new Map(kinds.map((kind) => [deps.nats.names.eventSubject(kind), kind]));
@@ -174,7 +178,7 @@ export class ProgressHub {
       this.#subscription = this.#deps.nats.connection.subscribe(this.#deps.nats.names.eventSubjectWildcard, {
         callback: (error, msg) => this.#receive(error, msg),
       });
-      this.#timer = setInterval(() => this.#tick(), this.#keepAliveMs / 3);
+      this.#timer = setInterval(() => this.#tick(), Math.min(this.#keepAliveMs / 3, this.#resyncMs));
       this.#log.debug("subscribed to events");
     }
     this.#subscribed ??= this.#deps.nats.connection.flush().catch((error: unknown) => {
@@ -244,7 +248,6 @@ export class ProgressHub {
       this.#countMalformed(kind);
       return;
     }
-    watch.lastEventAt = Date.now();
     const event = { kind, payload } as ProgressEvent;
     if (watch.phase === "loading") watch.pending.push(event);
     else this.#apply(watch, event, null);
@@ -303,6 +306,7 @@ export class ProgressHub {
   /** Reads the job again and merges it. A final job ends its streams, and counts only move forward. */
   #refresh(watch: JobWatch, reason: string): void {
     watch.checking = true;
+    watch.lastReadAt = Date.now();
     this.#read(watch.jobHash)
       .then((snapshot) => {
         if (snapshot === null || watch.phase !== "live") return;
@@ -390,16 +394,18 @@ export class ProgressHub {
     this.#drop(watch);
   }
 
-  /** Runs every third of the keep-alive interval, so no client goes longer than that interval without a byte. */
+  /**
+   * Runs every third of the keep-alive interval (or every resync interval, if shorter), so no client goes
+   * longer than the keep-alive interval without a byte.
+   */
   #tick(): void {
     const now = Date.now();
     for (const watch of this.#jobs.values()) {
       for (const client of watch.clients) {
         if (now - client.lastWriteAt >= (this.#keepAliveMs * 2) / 3) client.offer(keepAliveComment);
       }
-      if (watch.phase === "live" && !watch.checking && now - watch.lastEventAt >= this.#idleCheckMs) {
-        watch.lastEventAt = now;
-        this.#refresh(watch, "no events");
+      if (watch.phase === "live" && !watch.checking && now - watch.lastReadAt >= this.#resyncMs) {
+        this.#refresh(watch, "resync");
       }
     }
   }

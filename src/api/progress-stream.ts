@@ -36,6 +36,7 @@ export function isFinal(status: JobRow["status"]): boolean {
 export class ProgressClient {
   lastWriteAt = Date.now();
   #closed = false;
+  #lastMessage: string | null = null;
 
   constructor(private readonly controller: ReadableStreamDefaultController<Uint8Array>) {}
 
@@ -47,6 +48,11 @@ export class ProgressClient {
 
   write(text: string): void {
     if (this.#closed) return;
+    // A message equal to the last one this client got, as after a resync that changed nothing, is not sent again.
+    if (text !== keepAliveComment) {
+      if (text === this.#lastMessage) return;
+      this.#lastMessage = text;
+    }
     try {
       this.controller.enqueue(encoder.encode(text));
       this.lastWriteAt = Date.now();
@@ -86,7 +92,8 @@ export class JobWatch {
   pending: ProgressEvent[] = [];
   totalRowsReread = false;
   checking = false;
-  lastEventAt = Date.now();
+  /** When the job was last read from the database. */
+  lastReadAt = Date.now();
   lastBroadcastAt = 0;
   lastMessage: string | null = null;
   broadcastTimer: ReturnType<typeof setTimeout> | null = null;
