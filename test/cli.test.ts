@@ -476,6 +476,7 @@ describe("bun run batch against the service", () => {
       { args: ["places.csv", "--format", "xml"], message: "--format must be csv or ndjson" },
       { args: ["missing.csv"], message: "file not found: missing.csv" },
       { args: ["places.csv", "--out", "no-such-dir/out.csv"], message: "output directory no-such-dir not found" },
+      { args: ["places.csv", "--out", "."], message: "--out . is a directory" },
     ];
     for (const { args, message } of cases) {
       const run = await runBatch(args, workDir, env);
@@ -620,7 +621,10 @@ describe("bun run batch against a stub service", () => {
     expect(await Bun.file(join(workDir, `${jobHash}.results.csv`)).text()).toBe(`${resultColumns.join(",")}\n1,x,ok,,,,,,,\n`);
   });
 
-  test("Ctrl-C prints how to resume and exits 130", async () => {
+  test.each([
+    ["SIGINT", 130],
+    ["SIGTERM", 143],
+  ] as const)("%s prints how to resume and exits %d", async (signal, code) => {
     handler = () => statusResponse({ completed: 10 });
     const child = Bun.spawn([process.execPath, "run", batchScript, "--job", jobHash, "--poll", "0.2", "--format", "ndjson"], {
       cwd: workDir,
@@ -637,14 +641,14 @@ describe("bun run batch against a stub service", () => {
       if (!done) stderr += decoder.decode(value, { stream: true });
       return !done;
     };
-    // The first progress line shows that the command is following the job, so its SIGINT handler is set.
+    // The first progress line shows that the command is following the job, so its signal handlers are set.
     // The spawn timeout ends the child, and with it this loop, should that line never come.
     while (!stderr.includes("processing:") && (await readChunk()));
-    child.kill("SIGINT");
+    child.kill(signal);
     while (await readChunk());
     const exitCode = await child.exited;
 
-    expect(exitCode).toBe(130);
+    expect(exitCode).toBe(code);
     expect(stderr).toContain(`interrupted: job ${jobHash} keeps running on the service`);
     expect(stderr).toContain(`bun run batch --job ${jobHash} --format ndjson`);
   });

@@ -273,6 +273,25 @@ describe("dependency outage", () => {
     expect(response.headers.get("retry-after")).toBe("5");
     await closeDatabase(unreachable);
   });
+
+  test("unreachable Postgres: health names the cause, metrics still served", async () => {
+    const unreachable = connectDatabase("postgres://postgres@127.0.0.1:1/none", 1);
+    const outageApp = createApp({ ...harness, db: unreachable, jwtSecret: testSecret });
+    try {
+      const health = await outageApp.handle(new Request("http://localhost/health"));
+      expect(health.status).toBe(503);
+      const body = (await health.json()) as { postgres: string; nats: string };
+      expect(body.nats).toBe("ok");
+      expect(body.postgres).not.toContain("select 1");
+      expect(body.postgres).toMatch(/ECONNREFUSED|connect/i);
+
+      const metrics = await outageApp.handle(new Request("http://localhost/metrics"));
+      expect(metrics.status).toBe(200);
+      expect(await metrics.text()).toContain("process_cpu_seconds_total");
+    } finally {
+      await closeDatabase(unreachable);
+    }
+  });
 });
 
 describe("shutdown", () => {

@@ -135,6 +135,11 @@ describe("web page", () => {
     }
   });
 
+  test("favicon is empty, not 401", async () => {
+    const response = await fetch(`${baseUrl}/favicon.ico`);
+    expect(response.status).toBe(204);
+  });
+
   test("CSV job runs from upload to download", async () => {
     const { page, requests } = await openPage();
     await useToken(page, token);

@@ -28,7 +28,7 @@ function validationMessage(error: { all?: unknown; message: string }): string {
 }
 
 /** Paths open without a token: the web page and its assets, health, metrics and the API and event documentation. */
-const publicPaths = new Set(["/", "/app.js", "/app.css", "/health", "/metrics", "/asyncapi.json", "/swagger"]);
+const publicPaths = new Set(["/", "/app.js", "/app.css", "/favicon.ico", "/health", "/metrics", "/asyncapi.json", "/swagger"]);
 
 export function isPublicPath(path: string): boolean {
   return publicPaths.has(path) || path.startsWith("/swagger/");
@@ -88,7 +88,7 @@ export function createApp(deps: ApiDeps) {
         provider: "swagger-ui",
         // Paths with a dot (the downloads, /asyncapi.json) are left out by default, as if static files.
         excludeStaticFile: false,
-        exclude: ["/swagger", "/swagger/json", "/", "/app.js", "/app.css"],
+        exclude: ["/swagger", "/swagger/json", "/", "/app.js", "/app.css", "/favicon.ico"],
         documentation: {
           info: {
             title: "Batch location lookup",

@@ -12,7 +12,8 @@ import { ProgressReporter } from "../cli/progress-reporter.ts";
 import { ConfigError, localTokenFile, type Config } from "../config.ts";
 import { configFromEnvironment } from "../runtime.ts";
 
-const exitCodes = { complete: 0, jobFailed: 1, unusable: 2, interrupted: 130 } as const;
+// 130 and 143 are what a shell reports for a command ended by SIGINT and SIGTERM.
+const exitCodes = { complete: 0, jobFailed: 1, unusable: 2, interrupted: 130, terminated: 143 } as const;
 
 function exitWith(message: string, code: number): never {
   console.error(message);
@@ -91,7 +92,7 @@ const printSummary = options.outPath === stdoutPath ? console.error : console.lo
 type Phase = { kind: "starting" } | { kind: "following" | "downloading"; jobHash: string };
 let phase = { kind: "starting" } as Phase;
 
-process.on("SIGINT", () => {
+function onInterrupt(signal: "SIGINT" | "SIGTERM"): void {
   removeTemporaryFile(options.outPath);
   if (phase.kind === "starting") {
     reporter.note("interrupted before the service returned a job hash");
@@ -99,8 +100,10 @@ process.on("SIGINT", () => {
     const state = phase.kind === "following" ? "keeps running on the service" : "is complete";
     reporter.note(`interrupted: job ${phase.jobHash} ${state}. To follow it again and write its results, run:\n  ${resumeCommand(phase.jobHash, options)}`);
   }
-  process.exit(exitCodes.interrupted);
-});
+  process.exit(signal === "SIGINT" ? exitCodes.interrupted : exitCodes.terminated);
+}
+process.on("SIGINT", () => onInterrupt("SIGINT"));
+process.on("SIGTERM", () => onInterrupt("SIGTERM"));
 
 /** Reads the first status of the job named by --job. An unknown job exits with code 2 and a message naming the job and the URL. */
 async function existingJob(jobHash: string): Promise<JobStatus> {

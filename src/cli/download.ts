@@ -1,7 +1,7 @@
 // Streams a results download to its destination without holding it in memory: to stdout, or to a
 // temporary file beside the target that is renamed into place only once the body arrived whole.
-import { rmSync } from "node:fs";
-import { rename, stat } from "node:fs/promises";
+import { constants, rmSync } from "node:fs";
+import { access, rename, stat } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 
 /** The `--out` value that sends the results to stdout. */
@@ -22,18 +22,26 @@ export function temporaryPathFor(outPath: string): string {
 }
 
 /**
- * Returns why results could not be written to `outPath`'s directory, or null when it is a directory.
- * Called before a job starts, so that a typo does not cost a whole job.
+ * Returns why results could not be written to `outPath`, or null when its directory exists and is writable
+ * and the path itself is not a directory. Called before a job starts, so that a typo does not cost a whole job.
  */
 export async function outputDirectoryError(outPath: string): Promise<string | null> {
   if (outPath === stdoutPath) return null;
+  const existing = await stat(outPath).catch(() => null);
+  if (existing?.isDirectory()) return `--out ${outPath} is a directory: pass a file path inside it`;
   const directory = dirname(outPath);
   try {
     const info = await stat(directory);
-    return info.isDirectory() ? null : `output directory ${directory} is not a directory`;
+    if (!info.isDirectory()) return `output directory ${directory} is not a directory`;
   } catch {
     return `output directory ${directory} not found: create it or pass another --out`;
   }
+  try {
+    await access(directory, constants.W_OK);
+  } catch {
+    return `output directory ${directory} is not writable: pass another --out`;
+  }
+  return null;
 }
 
 /** Deletes the temporary file of `outPath` if there is one. The Ctrl-C handler calls it, because it exits before an await could finish. */

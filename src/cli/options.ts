@@ -44,8 +44,8 @@ exit codes:
   1    the job failed; its error is printed
   2    bad usage, or the service could not be used: unreachable, token rejected, job not
        found, an HTTP error, or the results could not be downloaded or written
-  130  interrupted (Ctrl-C); the job keeps running on the service, and the command prints
-       the \`bun run batch --job JOB_HASH\` line that follows it again`;
+  130  interrupted (Ctrl-C, or 143 for SIGTERM); the job keeps running on the service, and
+       the command prints the \`bun run batch --job JOB_HASH\` line that follows it again`;
 
 /** Bad command-line usage, with a message naming the argument and what was expected. Exit code 2. */
 export class UsageError extends Error {

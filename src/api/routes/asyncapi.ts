@@ -13,8 +13,6 @@ export function asyncApiRoutes(deps: ApiDeps) {
         { additionalProperties: true, description: "AsyncAPI 3.0.0 document: channels, operations and payload schemas of the events" },
       ),
     },
-    // NOTE: @elysiajs/swagger 1.3 leaves every path with a "." out of the OpenAPI document unless the
-    // plugin is given `excludeStaticFile: false`, so this route is not listed there yet.
     detail: { tags: ["operations"], summary: "AsyncAPI document of the NATS events" },
   });
 }

@@ -2,6 +2,7 @@
 import { sql } from "drizzle-orm";
 import { Elysia, t } from "elysia";
 import { countJobsByStatus } from "../../db/jobs.ts";
+import { describeError } from "../../log.ts";
 import type { ApiDeps } from "../deps.ts";
 import { HealthBody } from "../schemas.ts";
 
@@ -20,7 +21,7 @@ async function within<T>(promise: Promise<T>, what: string): Promise<T> {
 }
 
 export function opsRoutes(deps: ApiDeps) {
-  const { db, nats, metrics } = deps;
+  const { db, nats, metrics, logger } = deps;
   return new Elysia()
     .get(
       "/health",
@@ -35,8 +36,8 @@ export function opsRoutes(deps: ApiDeps) {
         ].filter((name) => name !== null);
         const body = {
           status: failing.length === 0 ? ("ok" as const) : ("unavailable" as const),
-          postgres: postgres.status === "fulfilled" ? "ok" : String((postgres.reason as Error).message),
-          nats: natsCheck.status === "fulfilled" ? "ok" : String((natsCheck.reason as Error).message),
+          postgres: postgres.status === "fulfilled" ? "ok" : describeError(postgres.reason).message,
+          nats: natsCheck.status === "fulfilled" ? "ok" : describeError(natsCheck.reason).message,
           ...(failing.length > 0 ? { error: `${failing.join(" and ")} not answering` } : {}),
         };
         set.status = failing.length === 0 ? 200 : 503;
@@ -47,19 +48,25 @@ export function opsRoutes(deps: ApiDeps) {
     .get(
       "/metrics",
       async ({ set }) => {
-        const totals = await countJobsByStatus(db);
-        for (const status of ["scheduled", "processing", "complete", "failed"]) {
-          metrics.jobsByStatus.set({ status }, totals.jobs[status] ?? 0);
+        // Figures read from Postgres or NATS keep their last values while either is unreachable, which
+        // /health reports, so the process's own metrics are still served.
+        try {
+          const totals = await countJobsByStatus(db);
+          for (const status of ["scheduled", "processing", "complete", "failed"]) {
+            metrics.jobsByStatus.set({ status }, totals.jobs[status] ?? 0);
+          }
+          metrics.rowsByStatus.set({ status: "ok" }, totals.rows.ok);
+          metrics.rowsByStatus.set({ status: "failed" }, totals.rows.failed);
+        } catch (error) {
+          logger.warn({ err: describeError(error) }, "job counts for /metrics could not be read, so the last values are served");
         }
-        metrics.rowsByStatus.set({ status: "ok" }, totals.rows.ok);
-        metrics.rowsByStatus.set({ status: "failed" }, totals.rows.failed);
         try {
           const files = await nats.jsm.consumers.info(nats.names.workStream, nats.names.fileConsumer);
           const stream = await nats.jsm.streams.info(nats.names.workStream);
           metrics.queueDepth.set({ queue: "files" }, files.num_pending);
           metrics.queueDepth.set({ queue: "rows" }, Math.max(0, stream.state.messages - files.num_pending - files.num_ack_pending));
-        } catch {
-          // Queue depth keeps its last value while NATS is unreachable, which /health reports.
+        } catch (error) {
+          logger.warn({ err: describeError(error) }, "queue depth for /metrics could not be read, so the last values are served");
         }
         set.headers["content-type"] = metrics.registry.contentType;
         return metrics.registry.metrics();
