@@ -6,7 +6,7 @@ import { ConfigError, loadConfig, type Config } from "./config.ts";
 import { closeDatabase, connectDatabase, migrateDatabase, type Database } from "./db/client.ts";
 import { FileStore } from "./files/store.ts";
 import { createLogger, describeError, type Logger } from "./log.ts";
-import { createMetrics, type Metrics } from "./metrics.ts";
+import { createMetrics, type Metrics, type MetricsScope } from "./metrics.ts";
 import { connectNats, ensureStreams, type Nats } from "./nats/connection.ts";
 import { retryWhileUnavailable } from "./outage.ts";
 import { loadEmbeddedResolver } from "./resolver/index.ts";
@@ -49,7 +49,7 @@ function logCrashes(logger: Logger): void {
  * Migrates the database, connects to Postgres and NATS, and creates or updates the streams. Each step
  * is tried again while Postgres or NATS is unreachable, so processes may start before the servers do.
  */
-export async function openServices(config: Config, name: string): Promise<Services> {
+export async function openServices(config: Config, name: string, metricsScope: MetricsScope = "both"): Promise<Services> {
   const logger = createLogger(config.logLevel, name);
   logCrashes(logger);
   const waitFor = <T>(what: string, step: () => Promise<T>) =>
@@ -60,7 +60,7 @@ export async function openServices(config: Config, name: string): Promise<Servic
   const db = connectDatabase(config.databaseUrl);
   const nats = await waitFor("NATS connection", () => connectNats(config, name));
   await waitFor("stream set-up", () => ensureStreams(nats, config));
-  return { config, logger, db, nats, files: new FileStore(config, nats), metrics: createMetrics() };
+  return { config, logger, db, nats, files: new FileStore(config, nats), metrics: createMetrics(metricsScope) };
 }
 
 export async function closeServices(services: Services): Promise<void> {

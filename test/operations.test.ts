@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { Writable } from "node:stream";
 import { loadConfig } from "../src/config.ts";
 import { createLogger } from "../src/log.ts";
+import { createMetrics } from "../src/metrics.ts";
 import { serveWorkerMetrics } from "../src/runtime.ts";
 import type { RunningWorker } from "../src/worker/worker.ts";
 import { createHarness, type Harness } from "./support/harness.ts";
@@ -122,6 +123,18 @@ describe("worker metrics endpoint", () => {
     } finally {
       server?.stop();
     }
+  });
+
+  test("worker registry has only worker metrics", async () => {
+    const workerText = await createMetrics("worker").registry.metrics();
+    expect(workerText).toContain("location_batch_stage_duration_seconds");
+    expect(workerText).toContain("location_batch_rows_processed_total");
+    expect(workerText).not.toContain("location_batch_queue_depth");
+    expect(workerText).not.toContain("location_batch_jobs_created_total");
+
+    const apiText = await createMetrics("api").registry.metrics();
+    expect(apiText).toContain("location_batch_queue_depth");
+    expect(apiText).not.toContain("location_batch_stage_duration_seconds");
   });
 
   test("port 0 turns it off", () => {

@@ -2,7 +2,7 @@
 import type { RunningWorker } from "../worker/worker.ts";
 import { closeServices, configFromEnvironment, onShutdown, openServices, runWorker, serveWorkerMetrics } from "../runtime.ts";
 
-const services = await openServices(configFromEnvironment(), "location-batch-worker");
+const services = await openServices(configFromEnvironment(), "location-batch-worker", "worker");
 let worker: RunningWorker | null = null;
 const metricsServer = serveWorkerMetrics(services);
 // Registered before the worker starts, so a SIGTERM during start-up still shuts down cleanly.
