@@ -14,7 +14,7 @@ export interface Metrics {
   queueDepth: Gauge<"queue">;
 }
 
-/** Which parts of the service a process runs; each metric is registered only where it is measured. */
+/** The parts of the service a process runs, which decide the metrics it registers. */
 export type MetricsScope = "api" | "worker" | "both";
 
 export function createMetrics(scope: MetricsScope = "both"): Metrics {
