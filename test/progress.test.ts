@@ -392,6 +392,25 @@ describe("progress resync", () => {
   });
 });
 
+describe("progress after a NATS reconnect", () => {
+  test("watched jobs are read again at once", async () => {
+    const job = await idleJob(10);
+    // No periodic resync within the test, so only the reconnect can bring the new counts.
+    const hub = testHub({ resyncMs: 600_000 });
+    try {
+      const reader = sseResponse(await hub.open(job.hash));
+      expect((await reader.next())?.completed).toBe(0);
+
+      await harness.db.$client`update jobs set completed = 4 where id = ${job.id}`;
+      await harness.nats.connection.reconnect();
+      const caughtUp = await reader.next();
+      expect(caughtUp?.completed).toBe(4);
+    } finally {
+      hub.close();
+    }
+  });
+});
+
 describe("progress route with a worker", () => {
   let largeJob: string;
   let badJob: string;

@@ -2,7 +2,7 @@
 // watches, and per watched job one state shared by all its Server-Sent Events clients. Counts move
 // with the tick and error events, so a watched job costs about three database reads and one more
 // every 10 s, however many clients watch it and however many events it has.
-import type { Msg, Subscription } from "@nats-io/nats-core";
+import type { Msg, Status, Subscription } from "@nats-io/nats-core";
 import { Value } from "@sinclair/typebox/value";
 // Registers the date-time format that the events' timestamp schema names. Without it, TypeBox's
 // Value.Check rejects every event.
@@ -60,6 +60,7 @@ export class ProgressHub {
   readonly #jobs = new Map<string, JobWatch>();
   readonly #kindOfSubject: Map<string, EventKind>;
   #subscription: Subscription | null = null;
+  #statuses: AsyncIterator<Status> | null = null;
   #subscribed: Promise<void> | null = null;
   #timer: ReturnType<typeof setInterval> | null = null;
   #databaseReads = 0;
@@ -167,6 +168,8 @@ export class ProgressHub {
     this.#subscription.unsubscribe();
     this.#subscription = null;
     this.#subscribed = null;
+    void this.#statuses?.return?.();
+    this.#statuses = null;
     if (this.#timer !== null) clearInterval(this.#timer);
     this.#timer = null;
     this.#log.debug("no job watched, unsubscribed from events");
@@ -179,6 +182,7 @@ export class ProgressHub {
         callback: (error, msg) => this.#receive(error, msg),
       });
       this.#timer = setInterval(() => this.#tick(), Math.min(this.#keepAliveMs / 3, this.#resyncMs));
+      this.#watchReconnects();
       this.#log.debug("subscribed to events");
     }
     this.#subscribed ??= this.#deps.nats.connection.flush().catch((error: unknown) => {
@@ -186,6 +190,25 @@ export class ProgressHub {
       throw error;
     });
     return this.#subscribed;
+  }
+
+  /**
+   * Reads every watched job again when the connection to NATS comes back, since events published while
+   * it was down never reach a core subscription. The periodic resync would catch up too, but later.
+   */
+  #watchReconnects(): void {
+    const statuses = this.#deps.nats.connection.status()[Symbol.asyncIterator]();
+    this.#statuses = statuses;
+    void (async () => {
+      for (let next = await statuses.next(); next.done !== true; next = await statuses.next()) {
+        if (this.#statuses !== statuses) return;
+        if (next.value.type !== "reconnect") continue;
+        this.#log.info({ jobs: this.#jobs.size }, "NATS connection is back, reading watched jobs again");
+        for (const watch of this.#jobs.values()) {
+          if (watch.phase === "live" && !watch.checking) this.#refresh(watch, "reconnect");
+        }
+      }
+    })().catch((error: unknown) => this.#log.warn({ err: describeError(error) }, "watching the NATS connection status failed"));
   }
 
   async #read(jobHash: string, rowsSeen?: () => readonly number[]): Promise<ProgressSnapshot | null> {
