@@ -75,6 +75,9 @@ export function serveApi(services: Services, jwtSecret: string) {
     port: services.config.port,
     // Bun's default cap of 128 MiB would cut uploads short of MAX_FILE_BYTES.
     maxRequestBodySize: services.config.maxFileBytes + 1024 * 1024,
+    // Elysia 1.4 turns SO_REUSEPORT on, so a second API on a taken port would share it silently
+    // instead of failing to start.
+    reusePort: false,
   });
   services.logger.info({ url: `http://${services.config.host}:${app.server?.port}` }, "api listening");
   return app;
