@@ -19,12 +19,6 @@ export function createLogger(level: string, name: string, destination?: pino.Des
   return destination === undefined ? pino(options) : pino(options, destination);
 }
 
-const jobPathPattern = /^\/locations\/batch\/([0-9a-f]{24})(?:\/|$)/;
-
-/** Returns the job hash a request path names, for the `job_hash` field of a request's log line. */
-export function jobHashOfPath(path: string): string | undefined {
-  return jobPathPattern.exec(path)?.[1];
-}
 
 /**
  * Gives the error's name and message for a log field, without a stack for expected failures. A failed

@@ -6,7 +6,7 @@ import { parse as parseCsv } from "csv-parse/sync";
 import { mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createApp } from "../src/api/app.ts";
+import type { createApp } from "../src/api/app.ts";
 import type { JobStatus } from "../src/cli/client.ts";
 import { UsageError, defaultOutPath, parseBatchArguments, resumeCommand, type BatchOptions } from "../src/cli/options.ts";
 import { ProgressReporter, type ProgressStream } from "../src/cli/progress-reporter.ts";
@@ -26,8 +26,8 @@ import {
 } from "../src/cli/progress.ts";
 import { resultColumns } from "../src/results/columns.ts";
 import type { RunningWorker } from "../src/worker/worker.ts";
-import { createHarness, testSecret, type Harness } from "./support/harness.ts";
-import { startTestWorker } from "./support/jobs.ts";
+import { createHarness, type Harness } from "./support/harness.ts";
+import { listenTestApp, startTestWorker } from "./support/jobs.ts";
 import { adminToken, signToken } from "./support/tokens.ts";
 
 const batchScript = join(import.meta.dir, "..", "src", "bin", "batch.ts");
@@ -381,9 +381,7 @@ describe("bun run batch against the service", () => {
   beforeAll(async () => {
     harness = await createHarness();
     worker = await startTestWorker(harness);
-    app = createApp({ ...harness, jwtSecret: testSecret });
-    app.listen({ hostname: "127.0.0.1", port: 0 });
-    baseUrl = `http://127.0.0.1:${app.server!.port}`;
+    ({ app, baseUrl } = listenTestApp(harness));
     token = await adminToken();
     env = { LOCATION_BATCH_URL: baseUrl, LOCATION_BATCH_TOKEN: token };
     workDir = await mkdtemp(join(tmpdir(), "batch-cli-"));

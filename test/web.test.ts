@@ -6,10 +6,10 @@ import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium, type BrowserContext, type Page } from "playwright-core";
-import { createApp } from "../src/api/app.ts";
+import type { createApp } from "../src/api/app.ts";
 import type { RunningWorker } from "../src/worker/worker.ts";
-import { createHarness, testSecret, type Harness } from "./support/harness.ts";
-import { startTestWorker } from "./support/jobs.ts";
+import { createHarness, type Harness } from "./support/harness.ts";
+import { listenTestApp, startTestWorker } from "./support/jobs.ts";
 import { adminToken, signToken } from "./support/tokens.ts";
 
 const chromiumPath = "/usr/bin/chromium";
@@ -59,9 +59,7 @@ beforeAll(async () => {
   }
   harness = await createHarness();
   worker = await startTestWorker(harness);
-  app = createApp({ ...harness, jwtSecret: testSecret });
-  app.listen({ hostname: "127.0.0.1", port: 0 });
-  baseUrl = `http://127.0.0.1:${app.server!.port}`;
+  ({ app, baseUrl } = listenTestApp(harness));
   token = await adminToken();
 
   userDataDir = await mkdtemp(join(tmpdir(), "web-test-chromium-"));

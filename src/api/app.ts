@@ -2,13 +2,13 @@
 // errors into JSON responses.
 import { swagger } from "@elysiajs/swagger";
 import { Elysia } from "elysia";
-import { describeError, jobHashOfPath } from "../log.ts";
+import { describeError } from "../log.ts";
 import { adminGuard } from "./auth.ts";
 import type { ApiDeps } from "./deps.ts";
 import { isDependencyOutage } from "../outage.ts";
 import { HttpError } from "./errors.ts";
 import { asyncApiRoutes } from "./routes/asyncapi.ts";
-import { batchRoutes } from "./routes/batch.ts";
+import { batchRoutes, jobHashOfPath } from "./routes/batch.ts";
 import { downloadRoutes } from "./routes/downloads.ts";
 import { fileRoutes } from "./routes/files.ts";
 import { opsRoutes } from "./routes/ops.ts";

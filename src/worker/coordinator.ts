@@ -32,6 +32,12 @@ export async function failJobWithEvent(deps: WorkerDeps, jobHash: string, error:
   await removeJobRows(deps.nats, jobHash);
 }
 
+/** Fails a job whose file stage was stopped `stops` times by its worker dying, without settling the file message. */
+export async function failRepeatedlyStoppedFileStage(deps: WorkerDeps, jobHash: string, stops: number): Promise<void> {
+  deps.logger.error({ job_hash: jobHash, attempts: stops }, "failing a job whose file stage kept stopping");
+  await failJobWithEvent(deps, jobHash, `file could not be read and dispatched: the worker reading it stopped ${stops} times`);
+}
+
 /** Publishes the event a final job owes and records that it did; safe to call again. */
 export async function publishTerminalEvent(deps: WorkerDeps, job: JobRow): Promise<void> {
   if (job.status === "complete") {

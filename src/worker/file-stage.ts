@@ -9,7 +9,7 @@ import { publishEvent } from "../nats/events.ts";
 import { decodeFileWork, encodeWork, type RowWork } from "../nats/work-messages.ts";
 import { readRows } from "../readers/index.ts";
 import { FileFormatError } from "../readers/types.ts";
-import { failJobWithEvent } from "./coordinator.ts";
+import { failJobWithEvent, failRepeatedlyStoppedFileStage } from "./coordinator.ts";
 import { retryDelayMs, type WorkerDeps } from "./deps.ts";
 
 /** Row publishes kept in flight at once during the fan-out; each waits for the stream's acknowledgement. */
@@ -109,9 +109,7 @@ export async function handleFileMessage(deps: WorkerDeps, msg: JsMsg, signal?: A
     attempt = await countFileAttempt(deps.db, work.job_hash);
     if (attempt > deps.config.maxDeliveries) {
       // The attempts before this one each ended without settling the message: the worker reading it died.
-      const error = `file could not be read and dispatched: the worker reading it stopped ${attempt - 1} times`;
-      log.error({ attempt }, "failing a job whose file stage kept stopping");
-      await failJobWithEvent(deps, work.job_hash, error);
+      await failRepeatedlyStoppedFileStage(deps, work.job_hash, attempt - 1);
       msg.ack();
       return;
     }

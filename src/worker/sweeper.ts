@@ -13,7 +13,7 @@ import { describeError } from "../log.ts";
 import { isApiError } from "../nats/connection.ts";
 import { publishEvent } from "../nats/events.ts";
 import { dispatchFile } from "../nats/work-messages.ts";
-import { closeJobIfDone, failJobWithEvent, publishTerminalEvent } from "./coordinator.ts";
+import { closeJobIfDone, failRepeatedlyStoppedFileStage, publishTerminalEvent } from "./coordinator.ts";
 import type { WorkerDeps } from "./deps.ts";
 import { recordMissingRows } from "./missing-rows.ts";
 
@@ -50,9 +50,7 @@ async function reviveStalledJob(deps: WorkerDeps, job: JobRow): Promise<void> {
     // The fan-out stopped part way. While the file message waits, a worker takes it up again.
     if (await fileMessageWaiting(deps, job.hash)) {
       if (job.fileAttempts < deps.config.maxDeliveries) return;
-      const error = `file could not be read and dispatched: the worker reading it stopped ${job.fileAttempts} times`;
-      log.error({ attempts: job.fileAttempts }, "failing a job whose file stage kept stopping");
-      await failJobWithEvent(deps, job.hash, error);
+      await failRepeatedlyStoppedFileStage(deps, job.hash, job.fileAttempts);
       return;
     }
     log.warn("dispatching the file of a job whose file message was lost mid fan-out");

@@ -27,6 +27,13 @@ export async function startTestWorker(harness: Harness, metrics: Metrics = harne
   };
 }
 
+/** Serves the API of a harness over HTTP on a free loopback port, for clients that need a real server. */
+export function listenTestApp(harness: Harness, options: { idleTimeout?: number } = {}) {
+  const app = createApp({ ...harness, jwtSecret: testSecret });
+  app.listen({ hostname: "127.0.0.1", port: 0, ...options });
+  return { app, baseUrl: `http://127.0.0.1:${app.server!.port}` };
+}
+
 export class TestClient {
   readonly app: ReturnType<typeof createApp>;
   #token: Promise<string>;

@@ -26,6 +26,13 @@ const secured = { security: [{ bearerAuth: [] }], tags: ["batch"] };
 /** Job hashes are 24 lowercase hex characters; anything else cannot name a job and is not looked up. */
 export const jobHashPattern = /^[0-9a-f]{24}$/;
 
+/** Returns the job hash a request path names (`/locations/batch/<job_hash>…`), for the `job_hash` field of its log lines. */
+export function jobHashOfPath(path: string): string | undefined {
+  const [empty, locations, batch, jobHash] = path.split("/", 4);
+  const underBatch = empty === "" && locations === "locations" && batch === "batch";
+  return underBatch && jobHash !== undefined && jobHashPattern.test(jobHash) ? jobHash : undefined;
+}
+
 export async function findJob(db: ApiDeps["db"], jobHash: string): Promise<JobRow> {
   const job = jobHashPattern.test(jobHash) ? await findJobByHash(db, jobHash) : null;
   if (job === null) throw notFound("job");

@@ -1,6 +1,7 @@
 // Routes that send a complete job's results as one file, CSV or NDJSON, streamed from the database in row
 // batches. Auth, 404 and 409 follow the paginated results route.
 import type { TSchema } from "@sinclair/typebox";
+import type { Server } from "bun";
 import { Elysia } from "elysia";
 import { resultsAfterRow } from "../../db/records.ts";
 import { describeError } from "../../log.ts";
@@ -69,13 +70,14 @@ export function downloadRoutes(deps: ApiDeps) {
     },
   });
 
+  const handler =
+    (format: ResultsFormat) =>
+    ({ params, request, server }: { params: { job_hash: string }; request: Request; server: Server<unknown> | null }) => {
+      server?.timeout(request, downloadIdleTimeoutSeconds);
+      return download(params.job_hash, format);
+    };
+
   return new Elysia({ normalize: false })
-    .get("/locations/batch/:job_hash/results.csv", ({ params, request, server }) => {
-      server?.timeout(request, downloadIdleTimeoutSeconds);
-      return download(params.job_hash, "csv");
-    }, hook("csv"))
-    .get("/locations/batch/:job_hash/results.ndjson", ({ params, request, server }) => {
-      server?.timeout(request, downloadIdleTimeoutSeconds);
-      return download(params.job_hash, "ndjson");
-    }, hook("ndjson"));
+    .get("/locations/batch/:job_hash/results.csv", handler("csv"), hook("csv"))
+    .get("/locations/batch/:job_hash/results.ndjson", handler("ndjson"), hook("ndjson"));
 }
