@@ -11,6 +11,7 @@ export interface Metrics {
   stageSeconds: Histogram<"stage">;
   jobsByStatus: Gauge<"status">;
   rowsByStatus: Gauge<"status">;
+  jobStageSeconds: Gauge<"stage" | "quantile">;
   queueDepth: Gauge<"queue">;
 }
 
@@ -54,6 +55,12 @@ export function createMetrics(scope: MetricsScope = "both"): Metrics {
       name: "location_batch_rows",
       help: "Rows recorded over all jobs in the database, by outcome (ok or failed), read when scraped",
       labelNames: ["status"],
+      registers: api,
+    }),
+    jobStageSeconds: new Gauge({
+      name: "location_batch_job_stage_seconds",
+      help: "Duration of the stages of the jobs completed in the last hour, from their timestamps: queued (created to started), processing (started to finished), total; read when scraped",
+      labelNames: ["stage", "quantile"],
       registers: api,
     }),
     queueDepth: new Gauge({

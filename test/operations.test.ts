@@ -97,6 +97,16 @@ describe("api metrics", () => {
     expect(sample(text, 'location_batch_stage_duration_seconds_count{stage="job"}')).toBe(1);
   });
 
+  test("job stages of completed jobs", () => {
+    const total = sample(text, 'location_batch_job_stage_seconds{stage="total",quantile="0.5"}');
+    const queued = sample(text, 'location_batch_job_stage_seconds{stage="queued",quantile="0.5"}');
+    const processing = sample(text, 'location_batch_job_stage_seconds{stage="processing",quantile="0.95"}');
+    expect(total).toBeGreaterThan(0);
+    expect(queued).toBeGreaterThanOrEqual(0);
+    expect(processing).toBeGreaterThanOrEqual(0);
+    expect(queued! + processing!).toBeCloseTo(total!, 2);
+  });
+
   test("queue depth of both queues", () => {
     expect(sample(text, 'location_batch_queue_depth{queue="files"}')).toBe(0);
     expect(sample(text, 'location_batch_queue_depth{queue="rows"}')).toBe(0);

@@ -158,6 +158,38 @@ export async function countJobsByStatus(db: Database): Promise<JobTotals> {
   };
 }
 
+/** A stage of a job, as the jobs table's timestamps mark it. */
+export type JobStage = "queued" | "processing" | "total";
+
+/** Median and 95th percentile of a stage's duration, in seconds; null when no job finished in the window. */
+export type StageQuantiles = Record<JobStage, { p50: number | null; p95: number | null }>;
+
+/**
+ * Measures the stages of the jobs completed in the last `windowMs`, from their timestamps: queued
+ * (created to started), processing (started to finished) and total. Every API process can serve
+ * these, whichever workers did the work.
+ */
+export async function jobStageQuantiles(db: Database, windowMs: number): Promise<StageQuantiles> {
+  const rows = await db.execute<Record<string, number | null>>(sql`
+    with stages as (
+      select extract(epoch from started_at - created_at) as queued,
+             extract(epoch from finished_at - started_at) as processing,
+             extract(epoch from finished_at - created_at) as total
+      from jobs
+      where status = 'complete' and finished_at > now() - make_interval(secs => ${windowMs / 1000})
+    )
+    select percentile_cont(0.5) within group (order by queued)::float8 as queued_p50,
+           percentile_cont(0.95) within group (order by queued)::float8 as queued_p95,
+           percentile_cont(0.5) within group (order by processing)::float8 as processing_p50,
+           percentile_cont(0.95) within group (order by processing)::float8 as processing_p95,
+           percentile_cont(0.5) within group (order by total)::float8 as total_p50,
+           percentile_cont(0.95) within group (order by total)::float8 as total_p95
+    from stages`);
+  const row = rows[0] ?? {};
+  const quantiles = (stage: JobStage) => ({ p50: row[`${stage}_p50`] ?? null, p95: row[`${stage}_p95`] ?? null });
+  return { queued: quantiles("queued"), processing: quantiles("processing"), total: quantiles("total") };
+}
+
 /**
  * Reads one page of jobs, newest first: by created_at, then by id among jobs created in the same millisecond.
  * Served by a backward scan of jobs_created_at_id_idx, or of jobs_status_created_at_id_idx with a status.

@@ -1,12 +1,14 @@
 // Operations routes, open without a token: health of the dependencies and Prometheus metrics.
 import { sql } from "drizzle-orm";
 import { Elysia, t } from "elysia";
-import { countJobsByStatus } from "../../db/jobs.ts";
+import { countJobsByStatus, jobStageQuantiles } from "../../db/jobs.ts";
 import { describeError } from "../../log.ts";
 import type { ApiDeps } from "../deps.ts";
 import { HealthBody } from "../schemas.ts";
 
 const checkTimeoutMs = 2000;
+/** Jobs completed within this window make the stage durations of /metrics. */
+const stageWindowMs = 3_600_000;
 
 async function within<T>(promise: Promise<T>, what: string): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -57,6 +59,14 @@ export function opsRoutes(deps: ApiDeps) {
           }
           metrics.rowsByStatus.set({ status: "ok" }, totals.rows.ok);
           metrics.rowsByStatus.set({ status: "failed" }, totals.rows.failed);
+          const stages = await jobStageQuantiles(db, stageWindowMs);
+          for (const [stage, quantiles] of Object.entries(stages)) {
+            // A stage with no completed job in the window has no samples rather than a made-up 0.
+            for (const [quantile, seconds] of [["0.5", quantiles.p50], ["0.95", quantiles.p95]] as const) {
+              if (seconds === null) metrics.jobStageSeconds.remove({ stage, quantile });
+              else metrics.jobStageSeconds.set({ stage, quantile }, seconds);
+            }
+          }
         } catch (error) {
           logger.warn({ err: describeError(error) }, "job counts for /metrics could not be read, so the last values are served");
         }
