@@ -5,8 +5,9 @@
 // names of its own. It then reads results.csv and results.ndjson to the end over HTTP once each, and
 // reads the paginated results route, while it samples the API's VmRSS every 100 ms. It prints figures
 // and never compares them to a target. The database and the streams are removed at the end, on an
-// error and on SIGINT. Exit codes: 0 every run completed, 1 a run failed (also a download without
-// one line per row), 2 bad usage or the benchmark could not start, 130 interrupted.
+// error and on SIGINT or SIGTERM. Exit codes: 0 when every run completed, 1 when a run failed
+// (including a download without one line per row), 2 on invalid usage or when the benchmark failed
+// to start, 130 when interrupted.
 import { parseDownloadOptions, type DownloadOptions } from "./bench/downloads/options.ts";
 import { printDownloadSummary } from "./bench/downloads/report.ts";
 import { runDownloads, type DownloadRunResult } from "./bench/downloads/run.ts";
@@ -15,7 +16,10 @@ import { readMachine } from "./bench/machine.ts";
 import { connectPostgresAdmin } from "./support/environment.ts";
 import { describeError, runScript, type ScriptContext } from "./support/run-script.ts";
 
-/** readMachine also reads this binary's version. The summary leaves it out because downloads do not go through NATS. */
+/**
+ * Path of the nats-server binary, whose version readMachine also reads. The summary leaves that version
+ * out because downloads do not go through NATS.
+ */
 const natsServerBinary = "/usr/sbin/nats-server";
 
 async function readPostgresVersion(): Promise<string> {
@@ -38,7 +42,7 @@ async function run(options: DownloadOptions, { workspace, signal }: ScriptContex
     console.log("resolving the seed values with the embedded resolver");
     pools = await buildValuePools();
   } catch (error) {
-    console.error(`the benchmark could not start: ${describeError(error)}`);
+    console.error(`benchmark failed to start: ${describeError(error)}`);
     return 2;
   }
 

@@ -52,7 +52,7 @@ async function run(options: Options, { workspace, signal }: ScriptContext): Prom
     try {
       files = await buildInputFiles(options.rows);
     } catch (error) {
-      console.error(`could not build the input file: ${describeError(error)}`);
+      console.error(`failed to build the input file: ${describeError(error)}`);
       return 2;
     }
     for (const workers of options.workerCounts) {

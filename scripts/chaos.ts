@@ -28,7 +28,7 @@ import { sleep, waitForHealthy, type Child } from "./support/processes.ts";
 import { runScript, type ScriptContext } from "./support/run-script.ts";
 
 const repoRoot = new URL("..", import.meta.url).pathname;
-/** NATS_PREFIX, the database name and the Redis key prefix of this run. */
+/** Name of this run, used as NATS_PREFIX, database name and Redis key prefix. */
 const runName = `chaos_${randomHex(5)}`;
 const workerCount = 2;
 const faultFirstDelayMs = 2000;

@@ -18,7 +18,7 @@ import { runScript, type ScriptContext } from "./support/run-script.ts";
 
 const progressIntervalMs = 1000;
 const healthTimeoutMs = 60_000;
-/** The database name, NATS prefix and Redis key prefix of this run. */
+/** Name of this run, used as database name, NATS prefix and Redis key prefix. */
 const name = `load_${randomHex(5)}`;
 
 /** Builds a CSV of `rows` values by repeating the place names of world-cities.csv in order. */

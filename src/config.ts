@@ -30,7 +30,7 @@ export interface Config {
   /** A job whose counts have not moved for this long is checked and driven on by the sweeper. */
   stalledJobMs: number;
   logLevel: "debug" | "info" | "warn" | "error";
-  /** Port on which `bun run worker` serves its own /metrics; 0 turns it off. */
+  /** Port on which `bun run worker` serves its own /metrics, or 0 to turn that endpoint off. */
   workerMetricsPort: number;
   /** The service `bun run batch` talks to. */
   batchServiceUrl: string;

@@ -5,8 +5,8 @@ import pino from "pino";
 export type Logger = pino.Logger;
 
 /**
- * Makes the process logger, writing JSON lines to stdout unless a destination is given (tests read
- * the lines back). Job lines carry `job_hash`. Tokens never reach a log line.
+ * Makes the process logger, which writes JSON lines to stdout unless a destination is given (tests pass
+ * one to read the lines back). Job lines carry `job_hash`. Token and authorization fields are redacted.
  */
 export function createLogger(level: string, name: string, destination?: pino.DestinationStream): Logger {
   const options: pino.LoggerOptions = {
@@ -18,7 +18,6 @@ export function createLogger(level: string, name: string, destination?: pino.Des
   };
   return destination === undefined ? pino(options) : pino(options, destination);
 }
-
 
 /**
  * Gives the error's name and message for a log field, without a stack for expected failures. A failed

@@ -15,7 +15,7 @@ export interface Metrics {
   queueDepth: Gauge<"queue">;
 }
 
-/** The parts of the service a process runs, which decide the metrics it registers. */
+/** Parts of the service that a process runs. They decide which metrics it registers. */
 export type MetricsScope = "api" | "worker" | "both";
 
 export function createMetrics(scope: MetricsScope = "both"): Metrics {
@@ -59,7 +59,7 @@ export function createMetrics(scope: MetricsScope = "both"): Metrics {
     }),
     jobStageSeconds: new Gauge({
       name: "location_batch_job_stage_seconds",
-      help: "Duration of the stages of the jobs completed in the last hour, from their timestamps: queued (created to started), processing (started to finished), total; read when scraped",
+      help: "Duration of the stages of the jobs completed in the last hour, from their timestamps: queued (created to started), processing (started to finished), total (created to finished). Read when scraped",
       labelNames: ["stage", "quantile"],
       registers: api,
     }),

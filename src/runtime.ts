@@ -24,7 +24,10 @@ export interface Services {
 /** Shutdown waits this long for in-flight work before the process exits anyway. */
 const shutdownTimeoutMs = 30_000;
 
-/** Reads the configuration; a bad variable ends the process with its message and exit code 2, without a stack trace. */
+/**
+ * Reads the configuration from the environment. An invalid variable ends the process with exit code 2
+ * and its message, without a stack trace.
+ */
 export function configFromEnvironment(): Config {
   try {
     return loadConfig(process.env);
@@ -85,8 +88,8 @@ export function serveApi(services: Services, jwtSecret: string) {
 
 /**
  * Serves this worker's Prometheus metrics (row counts, stage latencies, process figures) on
- * WORKER_METRICS_PORT, since a worker has no API. Returns null when the port is 0 or taken: a second
- * worker on the same host then runs without its own endpoint rather than failing to start.
+ * WORKER_METRICS_PORT, because a worker has no API. Returns null when the port is 0 or cannot be bound,
+ * so a second worker on the same host runs without its own endpoint instead of failing to start.
  */
 export function serveWorkerMetrics(services: Services): { stop(): void } | null {
   const { config, logger, metrics } = services;
@@ -96,7 +99,7 @@ export function serveWorkerMetrics(services: Services): { stop(): void } | null 
       hostname: config.host,
       port: config.workerMetricsPort,
       async fetch(request) {
-        if (new URL(request.url).pathname !== "/metrics") return new Response("not found; metrics are at /metrics\n", { status: 404 });
+        if (new URL(request.url).pathname !== "/metrics") return new Response("not found: the metrics are at /metrics\n", { status: 404 });
         return new Response(await metrics.registry.metrics(), { headers: { "content-type": metrics.registry.contentType } });
       },
     });
@@ -111,18 +114,24 @@ export function serveWorkerMetrics(services: Services): { stop(): void } | null 
   }
 }
 
-/** The parts of the API's Elysia instance that stopApi uses, so an app with extra routes stops the same way. */
+/**
+ * Parts of the API's Elysia instance that stopApi uses, typed structurally so that an app with extra routes
+ * stops the same way.
+ */
 interface StoppableApi {
   decorator: { progressHub: { close(): void } };
   server: { stop(closeActiveConnections?: boolean): Promise<void>; pendingRequests: number } | null;
   stop(): Promise<unknown>;
 }
 
-/** Open responses (a download, say) get this long to finish when the API stops; then their connections are closed. */
+/**
+ * Time in ms that open responses, such as a download, get to finish when the API stops. After it, their
+ * connections are closed.
+ */
 const responseGraceMs = 5000;
 
 /**
- * Stops the API. Progress streams end at once, since they would never finish on their own. Other
+ * Stops the API. Progress streams end at once, because they would never finish on their own. Other
  * responses get `responseGraceMs` to finish, so a slow download cannot hold the shutdown until its timeout.
  */
 export async function stopApi(app: StoppableApi, logger: Logger): Promise<void> {

@@ -1,5 +1,5 @@
-// The AsyncAPI document at /asyncapi.json: valid against the official AsyncAPI 3.0.0 JSON Schema, and
-// describing what real jobs publish, checked against events captured from NATS while two jobs run.
+// Tests the AsyncAPI document served at /asyncapi.json. It must validate against the official AsyncAPI
+// 3.0.0 JSON Schema and match the events that two real jobs publish to NATS, captured while they run.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import asyncApiSpecs from "@asyncapi/specs";
 import type { Subscription } from "@nats-io/nats-core";
@@ -39,8 +39,8 @@ const captured: CapturedEvent[] = [];
 const subscriptionErrors: Error[] = [];
 
 /**
- * Creates the Ajv instance for payload and header schemas. Strict mode stays on, so a keyword Ajv does
- * not know (a TypeBox extension that survived the JSON round trip, say) fails the test instead of being
+ * Creates the Ajv instance for payload and header schemas. Strict mode stays on, so a keyword unknown to
+ * Ajv (such as a TypeBox extension that survived the JSON round trip) fails the test instead of being
  * ignored. ajv-formats adds `date-time` and the other formats.
  */
 function createAjv(): Ajv {
@@ -72,15 +72,15 @@ function validationResult(validate: ValidateFunction, value: unknown): string {
 function resolve(document: JsonObject, value: JsonObject): JsonObject {
   let current = value;
   for (let depth = 0; typeof current.$ref === "string"; depth += 1) {
-    if (depth > 10) throw new Error(`reference chain too long at ${current.$ref}`);
+    if (depth > 10) throw new Error(`$ref chain deeper than 10 at ${current.$ref}`);
     const ref: string = current.$ref;
-    if (!ref.startsWith("#/")) throw new Error(`only local references are expected, got ${ref}`);
+    if (!ref.startsWith("#/")) throw new Error(`expected a local $ref starting with #/, got ${ref}`);
     current = ref
       .slice(2)
       .split("/")
       .map((part) => part.replaceAll("~1", "/").replaceAll("~0", "~"))
       .reduce<any>((node, key) => node?.[key], document);
-    if (current === undefined) throw new Error(`reference ${ref} points at nothing`);
+    if (current === undefined) throw new Error(`$ref ${ref} not found in the document`);
   }
   return current;
 }
@@ -112,7 +112,10 @@ function kindOf(subject: string): string {
   return subject.split(".").at(-1)!;
 }
 
-/** Polls until an event of every kind was captured or the timeout passes, so the tests can report which kind is missing. */
+/**
+ * Polls until an event of every kind is captured or `captureTimeoutMs` passes. It returns without
+ * throwing on timeout, so the tests can report which kind is missing.
+ */
 async function waitForEveryKind(): Promise<void> {
   const deadline = Date.now() + captureTimeoutMs;
   while (Date.now() < deadline) {
@@ -186,7 +189,7 @@ describe("GET /asyncapi.json", () => {
     }
   });
 
-  test("payload schemas are the published schemas", () => {
+  test("payload schemas equal the event schemas", () => {
     for (const [kind, schema] of Object.entries(eventSchemas)) {
       expect(asyncApiDocument.components.schemas[kind]).toEqual(JSON.parse(JSON.stringify(schema)));
     }
@@ -239,7 +242,7 @@ describe("events of real jobs", () => {
   });
 
   test("captured payloads carry exactly the documented fields", () => {
-    // Every key documented is also published: an optional field the code stopped sending shows here.
+    // The keys must match both ways, so an optional field that the code stopped sending fails here.
     for (const event of captured) {
       const schema = resolve(asyncApiDocument, messageForSubject(asyncApiDocument, event.subject).payload);
       expect(Object.keys(event.payload as JsonObject).sort()).toEqual(Object.keys(schema.properties).sort());
@@ -275,7 +278,7 @@ describe("payload validation", () => {
     expect(validatorsOf("tick").payload({ ...validTick, row: 0 })).toBe(false);
   });
 
-  test("rejects a tick with a timestamp that is not date-time", () => {
+  test("rejects a tick with an invalid timestamp", () => {
     expect(validatorsOf("tick").payload({ ...validTick, timestamp: "yesterday" })).toBe(false);
   });
 
@@ -283,7 +286,7 @@ describe("payload validation", () => {
     expect(validationResult(validatorsOf("tick").payload, { ...validTick, note: "extra" })).toContain("must NOT have additional properties");
   });
 
-  test("rejects an error event with another reason", () => {
+  test("rejects an error event with an unknown reason", () => {
     const payload = { job_hash: validTick.job_hash, reason: "no match", row: 3, timestamp: validTick.timestamp };
     expect(validatorsOf("error").payload(payload)).toBe(false);
   });

@@ -1,6 +1,7 @@
-// `bun run batch`: the progress renderer and argument parser as pure functions, then the command run as
-// a child process against the real HTTP server and worker, and against a stub server for the faults a
-// real server does not produce on demand (a cut download, 503s, a job that never ends).
+// Tests `bun run batch`. The progress renderer and the argument parser are tested as pure functions.
+// The command then runs as a child process against the real HTTP server and worker. A stub server
+// produces the faults that a real server does not produce on demand: a cut download, 503 responses
+// and a job that never ends.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { parse as parseCsv } from "csv-parse/sync";
 import { mkdtemp, readdir, rm } from "node:fs/promises";
@@ -41,7 +42,7 @@ function snapshot(overrides: Partial<ProgressSnapshot> = {}): ProgressSnapshot {
 }
 
 describe("progress formatting", () => {
-  test("durations", () => {
+  test("durations in s, m and h", () => {
     expect(formatDuration(0)).toBe("0s");
     expect(formatDuration(42.2)).toBe("43s");
     expect(formatDuration(59)).toBe("59s");
@@ -99,7 +100,7 @@ describe("rate smoothing", () => {
       { atMs: 6000, done: 100 },
       { atMs: 10000, done: 500 },
     ];
-    // The window of 5 s before 10 s starts at the sample taken at 5 s: 500 rows in 5 s.
+    // The 5 s window that ends at 10 s starts at the sample taken at 5 s, so the rate is 500 rows in 5 s.
     expect(smoothedRate(samples, 5000)).toBe(100);
     expect(smoothedRate(samples, 20000)).toBe(50);
   });
@@ -140,7 +141,7 @@ describe("progress lines", () => {
     expect(renderTerminalLine(snapshot(), 200)).toContain(`[${"#".repeat(15)}${"-".repeat(15)}]`);
   });
 
-  test("unknown total reads the file", () => {
+  test("unknown total shows file reading", () => {
     const unknown = snapshot({ status: "scheduled", totalRows: null, completed: 0, failed: 0, elapsedMs: 3200, rowsPerSecond: null });
     expect(renderTerminalLine(unknown)).toBe("scheduled: reading the file... 4s");
     expect(renderPlainLine(unknown)).toBe("scheduled: reading the file (4s)");
@@ -152,7 +153,7 @@ describe("progress lines", () => {
     expect(renderPlainLine(failed)).toBe("failed after 2s, before any rows were counted");
   });
 
-  test("no time left before 100 rows", () => {
+  test("no ETA before 100 rows", () => {
     const early = renderTerminalLine(snapshot({ totalRows: 34_032, completed: 2, failed: 0, rowsPerSecond: 1.9 }), 120);
     expect(early).toContain("ETA --");
     const later = renderTerminalLine(snapshot({ totalRows: 34_032, completed: 100, failed: 0, rowsPerSecond: 1000 }), 120);
@@ -186,7 +187,7 @@ describe("plain line schedule", () => {
     expect(schedule.isDue(at(150), 6400)).toBe(false);
     expect(schedule.isDue(at(150), 6500)).toBe(true);
     schedule.markWritten(at(150), 6500);
-    // Counts standing still: only the heartbeat.
+    // While the counts do not change, only the heartbeat makes a line due.
     expect(schedule.isDue(at(150), 40_000)).toBe(false);
     expect(schedule.isDue(at(150), 66_500)).toBe(true);
     expect(schedule.isDue(at(150, "complete"), 7000)).toBe(true);
@@ -255,7 +256,7 @@ describe("progress reporter", () => {
     now = 5000;
     reporter.finish(jobStatus({ status: "complete", completed: 100 }));
 
-    // Nine updates within 4 s, none reaching 10% of the rows: only the first is written, then the last.
+    // Nine updates within 4 s stay below 10% of the rows, so only the first update and the final line are written.
     expect(stream.writes).toEqual([
       "processing: 0 of 100 rows (0.0%), 0 failed, -- rows/s, time left --\n",
       "complete: 100 of 100 rows (100.0%), 0 failed, 20 rows/s, time left 0s\n",
@@ -290,12 +291,12 @@ describe("command-line parsing", () => {
     expect(defaultOutPath(".hidden", "csv")).toBe(".hidden.results.csv");
   });
 
-  test("help", () => {
+  test("--help and -h request help", () => {
     expect(parse("--help")).toBe("help");
     expect(parse("-h")).toBe("help");
   });
 
-  test("bad usage is rejected", () => {
+  test("invalid arguments throw UsageError", () => {
     const cases: string[][] = [
       [],
       ["a.csv", "b.csv"],
@@ -331,7 +332,7 @@ interface RunResult {
   stderr: string;
 }
 
-/** Any run of the command is killed after this long, so a hang fails the test instead of stalling the suite. */
+/** Time in ms after which a run of the command is killed, so a hang fails the test instead of stalling the suite. */
 const runTimeoutMs = 45_000;
 
 async function runBatch(args: string[], cwd: string, env: Record<string, string> = {}): Promise<RunResult> {
@@ -346,7 +347,7 @@ async function runBatch(args: string[], cwd: string, env: Record<string, string>
   return { exitCode, stdout, stderr };
 }
 
-/** Returns a loopback port that nothing listens on: one the kernel just handed out and that was closed again. */
+/** Returns a loopback port that nothing listens on, by binding a port the kernel picks and closing it again. */
 function closedPort(): number {
   const server = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response("") });
   const port = server.port!;
@@ -406,7 +407,7 @@ describe("bun run batch against the service", () => {
     expect(csvRun.stdout).toContain(`job ${completeJobHash} complete: 4 resolved, 1 failed; results written to places.results.csv`);
   });
 
-  test("CSV has the header and a line a row", () => {
+  test("CSV has header and one line per row", () => {
     const lines = csvText.trimEnd().split("\n");
     expect(lines[0]).toBe(resultColumns.join(","));
     const records = parseCsv(csvText, { columns: true }) as Record<string, string>[];
@@ -418,7 +419,7 @@ describe("bun run batch against the service", () => {
     expect(records[2]!.error).toBe("no match");
   });
 
-  test("plain progress on a pipe", () => {
+  test("pipe gets plain progress lines", () => {
     expect(csvRun.stderr).not.toMatch(controlCodes);
     const lines = csvRun.stderr.trimEnd().split("\n");
     expect(lines.at(-1)).toStartWith("complete: 5 of 5 rows (100.0%), 1 failed,");
@@ -521,9 +522,10 @@ describe("bun run batch against the service", () => {
 // Faults, against a stub of the status and download routes
 
 /**
- * Starts a raw TCP server that sends one response per connection: the given status as JSON, or, for a
- * results download, a response that announces 100,000 bytes and closes after a few lines. A Bun.serve stream that
- * errors would cut the transfer as well, but Bun prints the stream's error into the test output.
+ * Starts a raw TCP server that sends one response per connection. A status request gets `status` as
+ * JSON. A results download gets a response that announces 100,000 bytes and closes after the header
+ * and one row. A Bun.serve stream that errors would also cut the transfer, but Bun would print the
+ * stream's error into the test output.
  */
 function startCuttingServer(status: JobStatus): { port: number; stop(): void } {
   const respond = (head: string, body: string) => `HTTP/1.1 200 OK\r\n${head}connection: close\r\n\r\n${body}`;
@@ -592,7 +594,8 @@ describe("bun run batch against a stub service", () => {
       if (new URL(request.url).pathname.endsWith("/results.csv")) return new Response(`row,value\n${line.repeat(50_000)}`);
       return statusResponse({ status: "complete", total_rows: 50_000, completed: 50_000, progress: 1 });
     };
-    // `head` closes the pipe after 100 bytes, as a user's `| head` does; PIPESTATUS has the command's own code.
+    // `head` closes the pipe after 100 bytes, as a user's `| head` does. PIPESTATUS[0] is the exit code of
+    // the command itself, not of `head`.
     const script = `"${process.execPath}" run "${batchScript}" --job ${jobHash} --out - 2>stderr.txt | head -c 100 >/dev/null; echo "\${PIPESTATUS[0]}"`;
     const child = Bun.spawn(["bash", "-c", script], { cwd: workDir, env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: workDir, ...env }, stdout: "pipe", timeout: runTimeoutMs });
     const exitCode = (await new Response(child.stdout).text()).trim();
@@ -640,7 +643,7 @@ describe("bun run batch against a stub service", () => {
       return !done;
     };
     // The first progress line shows that the command is following the job, so its signal handlers are set.
-    // The spawn timeout ends the child, and with it this loop, should that line never come.
+    // If that line never comes, the spawn timeout kills the child, which ends this loop.
     while (!stderr.includes("processing:") && (await readChunk()));
     child.kill(signal);
     while (await readChunk());

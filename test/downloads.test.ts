@@ -1,5 +1,6 @@
-// The results downloads (results.csv and results.ndjson) on the real Postgres, NATS and Redis: columns and
-// quoting, file order, the statuses shared with the results pages, and reading in bounded row batches.
+// Tests the results downloads (results.csv and results.ndjson) against the real Postgres, NATS and Redis.
+// They cover columns and quoting, file order, the statuses shared with the results pages, and reading
+// the rows in batches of fixed size.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { parse } from "csv-parse/sync";
 import { drizzle } from "drizzle-orm/postgres-js";
@@ -72,7 +73,7 @@ interface SeedRow {
 
 /**
  * Records a complete job directly in the database, without a file or a worker. Rows are inserted in
- * batches from the last batch to the first, so their ids run against file order.
+ * batches from the last batch to the first, so ordering by record id would not give file order.
  */
 async function seedCompleteJob(rows: SeedRow[], insertBatchRows = 1000): Promise<{ hash: string; id: number }> {
   const job = await insertJob(harness.db, "seeded-file");
@@ -98,7 +99,7 @@ async function seedCompleteJob(rows: SeedRow[], insertBatchRows = 1000): Promise
   return { hash: job.hash, id: job.id };
 }
 
-/** The flat record each seeded row should download as. */
+/** Returns the flat record that a seeded row is expected to download as. */
 function expectedRecord(row: SeedRow, index: number): ResultRecord {
   const location = row.location;
   return {
@@ -290,7 +291,7 @@ describe("statuses shared with the results pages", () => {
     });
   }
 
-  test("other suffixes are not routes", async () => {
+  test("other suffixes return 404", async () => {
     const response = await client.request(`/locations/batch/${complete}/results.json`);
     expect(response.status).toBe(404);
   });
@@ -328,7 +329,7 @@ describe("a job of 5,000 rows", () => {
     expect(response.status).toBe(200);
     expect(parseNdjson(await response.text())).toHaveLength(rowCount);
 
-    // One query a batch of rows, the last one ending at total_rows, and none after it.
+    // Each batch takes one query, the last batch ends at total_rows, and no query follows it.
     const expectedQueries = Math.ceil(rowCount / downloadBatchRows);
     expect(downloadBatchRows).toBeLessThan(rowCount);
     expect(batchQueries).toHaveLength(expectedQueries);
@@ -341,13 +342,13 @@ describe("a job of 5,000 rows", () => {
     );
   });
 
-  test("reading follows client, stops on cancel", async () => {
+  test("reading follows client and stops on cancel", async () => {
     batchQueries.length = 0;
     const response = await countingClient.request(`/locations/batch/${job.hash}/results.csv`);
     const reader = response.body!.getReader();
     expect((await reader.read()).done).toBe(false);
     await Bun.sleep(300);
-    // Until the client reads on, only the first batch and at most one batch ahead of it are read.
+    // While the client does not read, the route reads the first batch and at most one batch ahead of it.
     const whileHolding = batchQueries.length;
     expect(whileHolding).toBeGreaterThanOrEqual(1);
     expect(whileHolding).toBeLessThanOrEqual(2);
@@ -357,9 +358,9 @@ describe("a job of 5,000 rows", () => {
     expect(batchQueries.length).toBe(whileHolding);
   });
 
-  test("client pausing past the idle timeout gets the whole file", async () => {
+  test("pause past idle timeout gets whole file", async () => {
     const app = createApp({ ...harness, jwtSecret: testSecret });
-    // The route lifts the connection's idle timeout above the server's 2 s for its own response.
+    // The server's idle timeout is 2 s, and the route raises it for the connection of its own response.
     app.listen({ hostname: "127.0.0.1", port: 0, idleTimeout: 2 });
     try {
       const response = await fetch(`http://127.0.0.1:${app.server!.port}/locations/batch/${job.hash}/results.csv`, {
@@ -419,7 +420,7 @@ describe("resultsStream", () => {
     const first = await reader.read();
     expect(first.done).toBe(false);
     expect(new TextDecoder().decode(first.value)).toContain('"row":1');
-    // The client sees a plain message; the database's own error, which names the query, goes to onError.
+    // The client sees a generic message. The database's own error, which names the query, goes to onError.
     await expect(reader.read()).rejects.toThrow("results download failed: reading the next rows from the database failed");
     expect(reported).toEqual([failure]);
   });

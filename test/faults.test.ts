@@ -147,7 +147,7 @@ describe("stranded jobs", () => {
     expect(after?.error).toContain("stopped 2 times");
   });
 
-  test("file handed back more than MAX_DELIVERIES times still runs", async () => {
+  test("file nak'd past MAX_DELIVERIES still runs", async () => {
     const { harness, client } = await setUp({ MAX_DELIVERIES: "2" }, false);
     const fileHash = await client.upload("Paris\nLyon\nBerlin\n", "text/csv");
     const jobHash = await client.createJob(fileHash);
@@ -167,7 +167,7 @@ describe("stranded jobs", () => {
     expect(final.completed).toBe(3);
   });
 
-  test("file stage that died MAX_DELIVERIES times fails on the next delivery", async () => {
+  test("file stage fails after MAX_DELIVERIES crashes", async () => {
     const { harness, client } = await setUp({ MAX_DELIVERIES: "2" });
     const job = await insertJob(harness.db, await client.upload("Paris\n", "text/csv"));
     await harness.db.$client`update jobs set file_attempts = 2 where id = ${job.id}`;

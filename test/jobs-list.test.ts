@@ -1,5 +1,5 @@
-// GET /locations/batch on a real Postgres: newest first, the status filter, paging, query validation, and
-// the indexes that keep the order from needing a sort.
+// Tests GET /locations/batch against a real Postgres. It covers newest-first order, the status filter,
+// paging and query validation, and checks that indexes provide the order without a sort.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { drizzle } from "drizzle-orm/postgres-js";
 import postgres from "postgres";
@@ -192,7 +192,8 @@ describe("jobs list query plan", () => {
     return sent;
   }
 
-  // With sequential scans and sorts priced out, a plan without a matching index would still show a Sort node.
+  // Returns the query's EXPLAIN plan. Turning off enable_seqscan and enable_sort only makes those steps very
+  // costly, so a query without a matching index still shows a Sort node.
   async function plan(query: { text: string; parameters: unknown[] }): Promise<string> {
     return harness.db.$client.begin(async (sql) => {
       await sql.unsafe("set local enable_seqscan = off");

@@ -1,5 +1,6 @@
-// What operators read: the API's and a worker's Prometheus metrics after real jobs, and the JSON log
-// lines of those jobs (job_hash on each, the level from LOG_LEVEL, no token and no file content).
+// Tests what operators read: the Prometheus metrics of the API and of a worker after real jobs, and the
+// JSON log lines of those jobs. Each line about a job carries its job_hash, the level follows LOG_LEVEL,
+// and no line contains a token or file content.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { Writable } from "node:stream";
 import { loadConfig } from "../src/config.ts";
@@ -11,7 +12,7 @@ import { createHarness, type Harness } from "./support/harness.ts";
 import { TestClient, startTestWorker } from "./support/jobs.ts";
 import { adminToken } from "./support/tokens.ts";
 
-/** Collects every log line written to it, parsed. */
+/** Writable stream that parses and stores every JSON log line written to it. */
 class LogLines extends Writable {
   readonly lines: Record<string, unknown>[] = [];
   readonly raw: string[] = [];
@@ -97,7 +98,7 @@ describe("api metrics", () => {
     expect(sample(text, 'location_batch_stage_duration_seconds_count{stage="job"}')).toBe(1);
   });
 
-  test("job stages of completed jobs", () => {
+  test("job stage seconds add up to total", () => {
     const total = sample(text, 'location_batch_job_stage_seconds{stage="total",quantile="0.5"}');
     const queued = sample(text, 'location_batch_job_stage_seconds{stage="queued",quantile="0.5"}');
     const processing = sample(text, 'location_batch_job_stage_seconds{stage="processing",quantile="0.95"}');
@@ -147,7 +148,7 @@ describe("worker metrics endpoint", () => {
     expect(apiText).not.toContain("location_batch_stage_duration_seconds");
   });
 
-  test("port 0 turns it off", () => {
+  test("port 0 disables the endpoint", () => {
     const config = loadConfig({ ...process.env, WORKER_METRICS_PORT: "0" });
     expect(serveWorkerMetrics({ ...harness, config })).toBeNull();
   });
@@ -182,7 +183,7 @@ describe("job log lines", () => {
     expect(all).not.toContain("Secretville");
   });
 
-  test("the failed job's error names the problem without the content", () => {
+  test("job error names problem, not content", () => {
     expect(badStatus.error).toContain("invalid JSON");
     expect(badStatus.error).not.toContain("Secretville");
   });

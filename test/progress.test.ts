@@ -1,5 +1,6 @@
-// The progress route: a Server-Sent Events stream of a job's status, fed by NATS events through one
-// hub per API process, read in-process with app.handle and over HTTP from a listening server.
+// Tests the progress route, a Server-Sent Events stream of a job's status. NATS events feed it through
+// one hub per API process. The tests read the stream in-process with app.handle and over HTTP from a
+// listening server.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createApp } from "../src/api/app.ts";
 import { ProgressHub, type ProgressHubDeps } from "../src/api/progress-hub.ts";
@@ -18,7 +19,7 @@ let harness: Harness;
 let client: TestClient;
 let worker: RunningWorker | null = null;
 
-/** Rows of the large jobs: enough batches of ROW_BATCH_SIZE for several progress messages. */
+/** Row count of the large jobs, enough batches of ROW_BATCH_SIZE for several progress messages. */
 const largeJobRows = 4000;
 const streamDeadlineMs = 90_000;
 
@@ -48,7 +49,7 @@ function largeCsv(rows: number): string {
 async function withDeadline<T>(promise: Promise<T>, deadline: number, label: string): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const expired = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${label} not done within the deadline`)), Math.max(0, deadline - Date.now()));
+    timer = setTimeout(() => reject(new Error(`${label} timed out`)), Math.max(0, deadline - Date.now()));
   });
   try {
     return await Promise.race([promise, expired]);
@@ -71,7 +72,7 @@ class SseReader {
     this.#reader = response.body!.getReader();
   }
 
-  /** Returns the next progress message's status, or null once the stream has ended. Comments are kept aside. */
+  /** Returns the next progress message's status, or null once the stream has ended. Comments go to `comments`. */
   async next(timeoutMs = streamDeadlineMs): Promise<JobStatus | null> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
@@ -97,7 +98,7 @@ class SseReader {
         this.#buffer = this.#buffer.slice(end + 2);
         return block.split("\n");
       }
-      const chunk = await withDeadline(this.#reader.read(), deadline, "next Server-Sent Events block");
+      const chunk = await withDeadline(this.#reader.read(), deadline, "reading the next Server-Sent Events block");
       if (chunk.done) {
         expect(this.#buffer).toBe("");
         return null;
@@ -119,11 +120,11 @@ class SseReader {
 }
 
 function sseResponse(stream: ReadableStream<Uint8Array> | null): SseReader {
-  if (stream === null) throw new Error("the hub found no such job");
+  if (stream === null) throw new Error("hub.open returned null: job not found");
   return new SseReader(new Response(stream, { headers: { "content-type": "text/event-stream", "cache-control": "no-cache" } }));
 }
 
-/** Creates a hub of the test's own on the harness, for options the route does not expose. */
+/** Creates a separate hub on the harness, so a test can set options that the route does not expose. */
 function testHub(options: Partial<ProgressHubDeps> = {}): ProgressHub {
   return new ProgressHub({
     nats: harness.nats,
@@ -134,7 +135,7 @@ function testHub(options: Partial<ProgressHubDeps> = {}): ProgressHub {
   });
 }
 
-/** Publishes an event on core NATS, as a retried worker's second copy reaches a core subscriber. */
+/** Publishes an event on core NATS, the way a retried worker's duplicate event reaches a core subscriber. */
 function publishCore(kind: EventKind, payload: Record<string, unknown>): void {
   harness.nats.connection.publish(harness.nats.names.eventSubject(kind), JSON.stringify({ ...payload, timestamp: new Date().toISOString() }));
 }
@@ -238,7 +239,7 @@ describe("progress route without a worker", () => {
       expect(last?.error).toBe("stopped by the test");
       expect(await reader.next()).toBeNull();
 
-      // A client that disconnects is detached, and with it goes the subscription.
+      // A client that disconnects is removed, and the hub drops the job's subscription with it.
       const left = await idleJob();
       const aborter = new AbortController();
       const leaving = new SseReader(
@@ -263,7 +264,7 @@ describe("progress route without a worker", () => {
       served.close();
       if (app.server) await app.stop(true);
     }
-    // An explicit limit, because the test sleeps past Bun's 5 s default on its own.
+    // The test sleeps 5 s itself, which reaches Bun's default test timeout of 5 s, so it sets its own limit.
   }, 30_000);
 
   test("duplicate and excess row events count once", async () => {
@@ -300,7 +301,7 @@ describe("progress route without a worker", () => {
       expect(message.completed).toBeLessThanOrEqual(2);
       expect(message.failed).toBeLessThanOrEqual(1);
     }
-    // Row 1's first outcome wins over its later error, and rows 4 and 5 lie past total_rows.
+    // Row 1 keeps its first outcome and the later error is ignored. Rows 4 and 5 are past total_rows and not counted.
     expect(seen.some((message) => message.status === "processing" && message.completed === 2 && message.failed === 1)).toBe(true);
     expect(seen.at(-1)).toEqual((await client.status(job.hash)) as JobStatus);
   });
@@ -374,14 +375,15 @@ describe("progress hub", () => {
 });
 
 describe("progress resync", () => {
-  test("counts catch up with rows whose events were missed", async () => {
+  test("counts catch up with missed events", async () => {
     const job = await idleJob(10);
     const hub = testHub({ resyncMs: 300 });
     try {
       const reader = sseResponse(await hub.open(job.hash));
       expect((await reader.next())?.completed).toBe(0);
 
-      // Rows recorded while the hub's NATS connection was down: their events never reached it.
+      // This update simulates rows recorded while the hub's NATS connection was down, so their events never
+      // reached the hub.
       await harness.db.$client`update jobs set completed = 6, failed = 1 where id = ${job.id}`;
       const caughtUp = await reader.next();
       expect(caughtUp?.completed).toBe(6);
@@ -429,9 +431,10 @@ describe("progress route with a worker", () => {
     largeMessages = (await openProgress(largeJob)).all();
     badMessages = (await openProgress(badJob)).all();
 
-    // A hub of its own, with a reader that counts the database reads, watched by several clients.
+    // A separate hub whose snapshot reader counts the database reads. Several clients watch one job through it.
     countedHub = testHub({
-      // No idle check can add a read while the worker loads its gazetteer, however slow the machine.
+      // With a 10-minute resync interval, no idle check can add a read while the worker loads its gazetteer,
+      // however slow the machine.
       resyncMs: 600_000,
       readSnapshot: (jobHash, rowsSeen) => {
         countedReads += 1;
@@ -484,7 +487,7 @@ describe("progress route with a worker", () => {
     expect(last).toEqual(final as JobStatus);
   });
 
-  test("several clients cost a few reads per job", async () => {
+  test("four clients cost at most three reads", async () => {
     const perClient = await countedMessages;
     const final = await client.status(countedJob);
     expect(final.status).toBe("complete");

@@ -274,7 +274,7 @@ describe("dependency outage", () => {
     await closeDatabase(unreachable);
   });
 
-  test("unreachable Postgres: health names the cause, metrics still served", async () => {
+  test("Postgres outage fails health, not metrics", async () => {
     const unreachable = connectDatabase("postgres://postgres@127.0.0.1:1/none", 1);
     const outageApp = createApp({ ...harness, db: unreachable, jwtSecret: testSecret });
     try {
@@ -298,7 +298,8 @@ describe("shutdown", () => {
   test("stopApi closes a response that never ends", async () => {
     const app = createApp({ ...harness, jwtSecret: testSecret })
       .get("/never-ending", () => {
-        // One chunk, so that the headers go out, then a body that never ends, as from a client that stopped reading.
+        // The body sends one chunk so that the headers go out, and then never ends, like a response whose
+        // client stopped reading.
         let sent = false;
         const body = new ReadableStream<Uint8Array>({
           pull(controller) {
@@ -314,7 +315,7 @@ describe("shutdown", () => {
     expect(response.status).toBe(200);
     const body = response.text();
 
-    // A graceful stop alone waits for this response forever; stopApi closes it after its grace period.
+    // A graceful stop alone would wait for this response forever. stopApi closes it after its grace period.
     await stopApi(app, harness.logger);
     expect(app.server).toBeNull();
     await expect(body).rejects.toThrow();

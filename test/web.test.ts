@@ -1,5 +1,5 @@
-// The web page in a real headless Chromium against the real HTTP server and an in-process worker:
-// token, upload, live progress, results pages, the CSV download, and the API's own 401 message.
+// Tests the web page in a real headless Chromium against the real HTTP server and an in-process worker.
+// It covers the token, upload, live progress, results pages, the CSV download and the API's 401 message.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync } from "node:fs";
 import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
@@ -17,8 +17,8 @@ const screenshotPath = join(import.meta.dir, "output", "web-page.png");
 const stepTimeoutMs = 30_000;
 const jobTimeoutMs = 60_000;
 
-// The background-networking flags stop Chromium from calling Google services at start. On a network
-// without internet access those connections are refused many at a time.
+// The background-networking flags stop Chromium from calling Google services at start. Without them, on
+// a network without internet access, many of those connections are refused at once.
 const chromiumArgs = [
   "--no-sandbox",
   "--disable-gpu",

@@ -20,7 +20,7 @@ export class ChaosEnvironment {
   #workersStarted = 0;
   #cleanup: Promise<boolean> | null = null;
 
-  /** `name` is the NATS_PREFIX, the database name and the Redis key prefix. */
+  /** `name` is used as NATS_PREFIX, database name and Redis key prefix. */
   constructor(
     readonly repoRoot: string,
     readonly name: string,

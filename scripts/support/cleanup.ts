@@ -1,6 +1,6 @@
-// Cleanup of what a script, or one phase of it, made (processes, nats-server, store directory,
-// database, streams, Redis keys), run when that part ends or by the signal handler of runScript,
-// whichever comes first.
+// Removes what a script or one of its phases created: processes, nats-server, the store directory,
+// the database, streams and Redis keys. The steps run when that part ends or when the signal handler
+// of runScript runs them, whichever comes first.
 
 interface Step {
   label: string;

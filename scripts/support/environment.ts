@@ -39,7 +39,8 @@ export function serviceEnvironment(settings: ServiceSettings): Record<string, st
     PORT: String(settings.apiPort),
     NATS_PREFIX: settings.natsPrefix,
     EVENT_SUBJECT_PREFIX: `${settings.natsPrefix}.location.batch`,
-    // Several workers run on one host here, and their metrics are read from the API's /metrics.
+    // Several workers run on one host, where only the first could bind a metrics port, so the worker
+    // endpoint is off. The API's /metrics still reports the job, row and queue figures of all workers.
     WORKER_METRICS_PORT: "0",
   };
 }

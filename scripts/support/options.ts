@@ -1,6 +1,5 @@
-// Command-line options shared by the scripts: the error for bad usage, which runScript turns into
-// exit code 2, the parsing of a script's flags with `--help`, and the check of an integer option
-// against its range.
+// Command-line parsing shared by the scripts: UsageError, which runScript turns into exit code 2,
+// flag parsing with `--help`, and a range check for integer options.
 import { parseArgs, type ParseArgsConfig, type ParseArgsOptionsConfig } from "node:util";
 
 export class UsageError extends Error {

@@ -1,12 +1,15 @@
-// The frame that each script in scripts/ runs in: its options, a temporary workspace for logs, an
-// AbortController, and a SIGINT and SIGTERM handler that stops the run and removes what it made.
+// Runs each script in scripts/. It parses the options, creates a temporary workspace for logs and an
+// AbortController, and installs a SIGINT and SIGTERM handler that stops the run and removes what it made.
 import { mkdirSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { openCleanups, withCleanup, type Cleanup } from "./cleanup.ts";
 import { UsageError } from "./options.ts";
 
-/** A script's temporary directory, kept after the run: child logs in `logs/`, and whatever else the script writes there. */
+/**
+ * Temporary directory of a script, kept after the run. Child logs go to `logs/`, and the script may
+ * write other files there.
+ */
 export interface Workspace {
   directory: string;
   logDirectory: string;
@@ -21,9 +24,9 @@ export interface ScriptContext {
   cleanup: Cleanup;
 }
 
-/** A script as runScript runs it: its name, workspace prefix, option parser, run and leftovers. */
+/** Script definition for runScript: name, workspace prefix, option parser, run function and leftovers. */
 export interface Script<Options> {
-  /** The run's name in messages, such as "benchmark". */
+  /** Name of the run in messages, such as "benchmark". */
   name: string;
   /** Start of the workspace's directory name in the system's temporary directory. */
   workspacePrefix: string;
@@ -31,7 +34,7 @@ export interface Script<Options> {
   parse(argv: string[]): Options;
   /** Runs the script and returns its exit code. */
   run(options: Options, context: ScriptContext): Promise<number>;
-  /** Names what a second signal can leave behind, because it exits before the cleanup has ended. */
+  /** Returns what a second signal can leave behind, because the second signal exits before the cleanup ends. */
   leftovers(workspace: Workspace): string;
 }
 
@@ -40,9 +43,9 @@ export function describeError(error: unknown): string {
 }
 
 /**
- * Runs a script and returns its exit code: 2 for bad usage, 130 once interrupted, otherwise what `run`
- * returns. The first SIGINT or SIGTERM aborts the run's signal, runs every open Cleanup and exits
- * with 130. A second signal exits with 130 at once.
+ * Runs a script and returns its exit code: 2 for invalid usage, 1 for any other error while parsing,
+ * 130 once interrupted, otherwise what `run` returns. The first SIGINT or SIGTERM aborts the run's
+ * signal, runs every open Cleanup and exits with 130. A second signal exits with 130 at once.
  */
 export async function runScript<Options>(script: Script<Options>): Promise<number> {
   let options: Options;
@@ -60,7 +63,7 @@ export async function runScript<Options>(script: Script<Options>): Promise<numbe
   let interrupted = false;
   const onSignal = (signal: string) => {
     if (interrupted) {
-      console.error(`${signal} again: exiting before cleanup ended. Check for ${script.leftovers(workspace)}`);
+      console.error(`${signal} again: exiting before cleanup finished. Check for leftover ${script.leftovers(workspace)}`);
       process.exit(130);
     }
     interrupted = true;

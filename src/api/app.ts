@@ -39,7 +39,8 @@ export function createApp(deps: ApiDeps) {
   // normalize off: a request with an unknown field is rejected instead of having the field silently dropped.
   // compile() at the end builds every handler and validator at start, so the first request is as fast as
   // the next. Elysia 1.4.30's precompile option would do it too, but breaks Swagger UI's page with
-  // "Body is disturbed or locked", as that plugin's handler returns one Response object for every request.
+  // "Body is disturbed or locked", because that plugin's handler returns the same Response object for
+  // every request.
   return new Elysia({ normalize: false })
     .onError(({ code, error, set, request }) => {
       if (error instanceof HttpError) {
@@ -86,7 +87,7 @@ export function createApp(deps: ApiDeps) {
       swagger({
         path: "/swagger",
         provider: "swagger-ui",
-        // Paths with a dot (the downloads, /asyncapi.json) are left out by default, as if static files.
+        // By default the plugin leaves out paths with a dot (the downloads, /asyncapi.json) as static files.
         excludeStaticFile: false,
         exclude: ["/swagger", "/swagger/json", "/", "/app.js", "/app.css", "/favicon.ico"],
         documentation: {

@@ -1,10 +1,10 @@
-// The progress hub of one API process: one core NATS subscription to the event subjects while anyone
-// watches, and per watched job one state shared by all its Server-Sent Events clients. Counts move
-// with the tick and error events, so a watched job costs about three database reads and one more
-// every 10 s, however many clients watch it and however many events it has.
+// Progress hub of one API process. It keeps one core NATS subscription to the event subjects while any
+// job is watched, and one state per watched job that all its Server-Sent Events clients share. Counts
+// move with the tick and error events, so a watched job costs about three database reads plus one every
+// 10 s, however many clients watch it and however many events it has.
 import type { Msg, Status, Subscription } from "@nats-io/nats-core";
 import { Value } from "@sinclair/typebox/value";
-// Registers the date-time format that the events' timestamp schema names. Without it, TypeBox's
+// Elysia registers the date-time format that the events' timestamp schema uses. Without it, TypeBox's
 // Value.Check rejects every event.
 import "elysia";
 import type { ProgressSnapshot } from "../db/progress.ts";
@@ -30,11 +30,11 @@ export interface ProgressHubDeps {
   nats: Nats;
   logger: Logger;
   /**
-   * Reads a job, or returns null for an unknown job. With `rowsSeen`, it also returns which of those
-   * rows the job has recorded, in the same snapshot, and calls `rowsSeen` after the job row is read.
+   * Reads a job, or returns null for an unknown job. With `rowsSeen`, it calls `rowsSeen` after the job
+   * row is read and also returns which of the listed rows the job has recorded, from the same snapshot.
    */
   readSnapshot(jobHash: string, rowsSeen?: () => readonly number[]): Promise<ProgressSnapshot | null>;
-  /** Rows above this are not tracked (MAX_ROWS), which bounds the memory of a job's row set. */
+  /** Highest row number whose events are counted (MAX_ROWS). It bounds the memory of a job's row set. */
   maxRowsPerFile: number;
   /** Minimum interval between two progress messages of one job, 250 ms by default (about 4 a second). */
   throttleMs?: number;
@@ -96,9 +96,10 @@ export class ProgressHub {
   }
 
   /**
-   * Opens a progress stream of a job: its current status at once, then a message when it changes, at
-   * most one per throttle interval, and a last one when the job ends, after which the stream closes.
-   * Returns null for an unknown job. Aborting `signal` or cancelling the stream detaches the client.
+   * Opens a progress stream of a job. The stream sends the current status at once, then a message on
+   * each change (at most one per throttle interval), and a last message when the job ends, after which
+   * it closes. Returns null for an unknown job, and throws HttpError 503 once the hub is closed.
+   * Aborting `signal` or cancelling the stream detaches the client.
    */
   async open(jobHash: string, signal?: AbortSignal): Promise<ReadableStream<Uint8Array> | null> {
     if (this.#closed) throw new HttpError(503, shuttingDown);
@@ -119,7 +120,7 @@ export class ProgressHub {
     return this.#attach(watch, signal);
   }
 
-  /** Ends every stream and drops the subscription, at the API's shutdown. */
+  /** Ends every stream and drops the subscription. The API calls it when it shuts down. */
   close(): void {
     this.#closed = true;
     for (const watch of [...this.#jobs.values()]) {
@@ -175,7 +176,10 @@ export class ProgressHub {
     this.#log.debug("no job watched, unsubscribed from events");
   }
 
-  /** Subscribes if need be, and resolves once the server has the subscription, so no later event is missed. */
+  /**
+   * Subscribes unless already subscribed, and resolves once a flush confirms that the server has the
+   * subscription, so no event published after that is missed.
+   */
   #subscribe(): Promise<void> {
     if (this.#subscription === null) {
       this.#subscription = this.#deps.nats.connection.subscribe(this.#deps.nats.names.eventSubjectWildcard, {
@@ -193,7 +197,7 @@ export class ProgressHub {
   }
 
   /**
-   * Reads every watched job again when the connection to NATS comes back, since events published while
+   * Reads every watched job again when the connection to NATS comes back, because events published while
    * it was down never reach a core subscription. The periodic resync would catch up too, but later.
    */
   #watchReconnects(): void {
@@ -217,9 +221,9 @@ export class ProgressHub {
   }
 
   /**
-   * Takes a job's first snapshot, after the subscription is in place. Row events that arrived before
-   * the job row was read are checked against the same snapshot, and those already recorded, being in
-   * its counts, are not counted twice.
+   * Subscribes, then reads a job's first snapshot. Returns false for an unknown job. Row events that
+   * arrived before the job row was read are checked against the same snapshot, so rows already in its
+   * counts are not counted twice.
    */
   async #load(watch: JobWatch): Promise<boolean> {
     try {
@@ -283,7 +287,10 @@ export class ProgressHub {
     }
   }
 
-  /** Applies one event. `recorded` lists rows already in the job's counts, and is null after the first read. */
+  /**
+   * Applies one event. `recorded` contains the rows already in the job's counts at its first read, and is
+   * null for events received after that read.
+   */
   #apply(watch: JobWatch, event: ProgressEvent, recorded: Set<number> | null): void {
     if (watch.phase !== "live") return;
     const job = watch.job!;
@@ -292,7 +299,8 @@ export class ProgressHub {
         return;
       case "started":
         if (job.status === "scheduled") job.status = "processing";
-        // The re-read announces the change itself, with total_rows, so clients see no message without it.
+        // A started re-read announces the change itself once total_rows is known, so clients do not
+        // first get a message without it.
         if (!this.#rereadTotalRows(watch)) this.#markChanged(watch);
         return;
       case "tick":
@@ -316,8 +324,8 @@ export class ProgressHub {
   }
 
   /**
-   * Reads total_rows once if it is still unknown. The job row gets it just before the started event
-   * is published. Returns whether it started the read.
+   * Starts one re-read of the job if total_rows is still unknown, because the job row gets it just
+   * before the started event is published. Returns whether it started the read.
    */
   #rereadTotalRows(watch: JobWatch): boolean {
     if (watch.job!.totalRows !== null || watch.totalRowsReread) return false;
@@ -376,9 +384,9 @@ export class ProgressHub {
   }
 
   /**
-   * Ends a job on its terminal event. The last message is the job as the status route returns it, read
-   * once more from the database, which has the final row before the event is published. If that read
-   * fails, the last message is built from the event, with finished_at from the event's timestamp.
+   * Ends a job on its terminal event. The last message is the status route's body, read once more from
+   * the database, because the job row is final before the event is published. If that read fails, the
+   * last message is built from the event, with finished_at from the event's timestamp.
    */
   async #end(watch: JobWatch, event: TerminalEvent): Promise<void> {
     watch.phase = "ending";
@@ -418,8 +426,9 @@ export class ProgressHub {
   }
 
   /**
-   * Runs every third of the keep-alive interval (or every resync interval, if shorter), so no client goes
-   * longer than the keep-alive interval without a byte.
+   * Sends a keep-alive comment to each client idle for two thirds of the keep-alive interval, and starts
+   * the periodic re-read of watched jobs. Runs every third of the keep-alive interval (or every resync
+   * interval, if shorter), so no client goes longer than the keep-alive interval without a byte.
    */
   #tick(): void {
     const now = Date.now();

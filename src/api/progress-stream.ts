@@ -1,5 +1,5 @@
-// The pieces of a progress stream: one client's stream, the state of a watched job shared by its
-// clients, and the Server-Sent Events message format.
+// Building blocks of a progress stream: one client's stream, the state of a watched job that its
+// clients share, and the Server-Sent Events message format.
 import type { JobRow } from "../db/schema.ts";
 import type { EventKind, EventPayload } from "../nats/events.ts";
 import { RowSet } from "./row-set.ts";
@@ -10,7 +10,10 @@ export type ProgressEvent = { [K in EventKind]: { kind: K; payload: EventPayload
 
 const encoder = new TextEncoder();
 export const keepAliveComment = ": keep-alive\n\n";
-/** Progress messages queued unread for one client before the next are skipped (each repeats the whole state). */
+/**
+ * Maximum progress messages queued unread for one client. Further messages are skipped until the client
+ * reads, which loses nothing because each message repeats the whole state.
+ */
 const maxQueuedMessages = 16;
 
 /** Formats one Server-Sent Events message carrying a job's status. */
@@ -18,7 +21,7 @@ export function progressMessage(status: JobStatus): string {
   return `event: progress\ndata: ${JSON.stringify(status)}\n\n`;
 }
 
-/** Makes a stream that carries one message and ends, for a job that was over before its client came. */
+/** Makes a stream that carries one message and ends, for a job that had ended before its client connected. */
 export function singleMessageStream(message: string): ReadableStream<Uint8Array> {
   return new ReadableStream<Uint8Array>({
     start(controller) {
@@ -40,7 +43,10 @@ export class ProgressClient {
 
   constructor(private readonly controller: ReadableStreamDefaultController<Uint8Array>) {}
 
-  /** Queues a chunk unless the client already has many unread, which the next full-state message makes up for. */
+  /**
+   * Queues a chunk unless the client already has `maxQueuedMessages` unread. The next message makes up
+   * for a skipped one, because it carries the full state.
+   */
   offer(text: string): void {
     if ((this.controller.desiredSize ?? 0) <= -maxQueuedMessages) return;
     this.write(text);
@@ -48,7 +54,7 @@ export class ProgressClient {
 
   write(text: string): void {
     if (this.#closed) return;
-    // A message equal to the last one this client got, as after a resync that changed nothing, is not sent again.
+    // A message equal to the last one sent to this client (as after a resync that changed nothing) is not sent again.
     if (text !== keepAliveComment) {
       if (text === this.#lastMessage) return;
       this.#lastMessage = text;

@@ -1,4 +1,4 @@
-// A set of 1-based row numbers kept as a bitset, one bit a row, grown as larger rows arrive.
+// Set of 1-based row numbers, stored as a bitset with one bit per row that grows as larger rows arrive.
 
 export class RowSet {
   #words = new Uint32Array(256);
@@ -15,7 +15,7 @@ export class RowSet {
     return index < this.#words.length && (this.#words[index]! & (1 << (row & 31))) !== 0;
   }
 
-  /** Adds a row, and returns false when it was already there or lies outside 1..maxRow. */
+  /** Adds a row. Returns false when the row was already in the set or lies outside 1..maxRow. */
   add(row: number): boolean {
     if (!Number.isInteger(row) || row < 1 || row > this.maxRow) return false;
     const index = row >>> 5;

@@ -65,9 +65,9 @@ export const JobsQuery = t.Object(
 export const JobsPageBody = t.Object({
   page: t.Integer(),
   per_page: t.Integer(),
-  total: t.Integer({ description: "Jobs in all, or of the requested status" }),
+  total: t.Integer({ description: "Number of jobs, in all or of the requested status" }),
   total_pages: t.Integer(),
-  next: t.Nullable(t.String({ description: "Path of the next page, or null on the last" })),
+  next: t.Nullable(t.String({ description: "Path of the next page, or null on the last page" })),
   data: t.Array(JobStatusBody, { description: "Jobs, newest first: by created_at, then by id" }),
 });
 

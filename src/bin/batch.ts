@@ -1,6 +1,7 @@
-// `bun run batch FILE` or `bun run batch --job JOB_HASH`: uploads a file and creates a job (or takes an
+// `bun run batch FILE` or `bun run batch --job JOB_HASH`: uploads a file and creates a job (or follows an
 // existing one), shows its progress on stderr until it ends, and streams its results to a file.
-// Exit codes: 0 complete, 1 the job failed, 2 bad usage or the service could not be used, 130 Ctrl-C.
+// Exit codes: 0 complete, 1 the job failed, 2 bad usage or the service could not be used, 130 Ctrl-C
+// (SIGINT), 143 SIGTERM.
 import { constants } from "node:fs";
 import { access, readFile, stat } from "node:fs/promises";
 import { signAdminToken } from "../api/auth.ts";
@@ -44,7 +45,11 @@ function readConfig(): Config {
   }
 }
 
-/** Finds the admin token and where it came from, so that a rejected token can be traced. */
+/**
+ * Returns the admin token and its source, which the message for a rejected token names. Tries --token,
+ * LOCATION_BATCH_TOKEN, a token signed with JWT_SECRET, then the local token file, and exits with code 2
+ * when none is found.
+ */
 async function findToken(options: BatchOptions, config: Config): Promise<{ token: string; source: string }> {
   if (options.token !== null) return { token: options.token, source: "--token" };
   if (config.batchToken !== null) return { token: config.batchToken, source: "LOCATION_BATCH_TOKEN" };
@@ -57,8 +62,8 @@ async function findToken(options: BatchOptions, config: Config): Promise<{ token
 }
 
 /**
- * Returns why FILE cannot be uploaded, or null when it is a readable file. Checked first, because a
- * failed read during the upload would look like a network error.
+ * Returns why FILE cannot be uploaded, or null when it is a readable file. It runs before the upload,
+ * because a failed read during the upload would look like a network error.
  */
 async function inputFileError(file: string): Promise<string | null> {
   try {
@@ -105,7 +110,10 @@ function onInterrupt(signal: "SIGINT" | "SIGTERM"): void {
 process.on("SIGINT", () => onInterrupt("SIGINT"));
 process.on("SIGTERM", () => onInterrupt("SIGTERM"));
 
-/** Reads the first status of the job named by --job. An unknown job exits with code 2 and a message naming the job and the URL. */
+/**
+ * Reads the first status of the job named by --job. For an unknown job, it exits with code 2 and a
+ * message that names the job and the URL.
+ */
 async function existingJob(jobHash: string): Promise<JobStatus> {
   try {
     return await client.jobStatus(jobHash);
@@ -149,7 +157,7 @@ try {
 } catch (error) {
   reporter.close();
   if (error instanceof ApiError && error.status === 401) {
-    exitWith(`${error.message}\n(the token came from ${credentials.source}; a server restarted with another secret rejects it)`, exitCodes.unusable);
+    exitWith(`${error.message}\n(the token came from ${credentials.source}. A server restarted with another JWT secret rejects it.)`, exitCodes.unusable);
   }
   if (error instanceof ApiError && error.status === 403) {
     exitWith(`${error.message}\n(the token from ${credentials.source} is valid but not an admin's)`, exitCodes.unusable);
@@ -158,7 +166,8 @@ try {
     const retry = phase.kind === "starting" ? "" : `\nTo try again without a new job, run:\n  ${resumeCommand(phase.jobHash, options)}`;
     exitWith(`${error.message}${retry}`, exitCodes.unusable);
   }
-  // Exit code 1 is kept for a failed job, so a fault of this command exits with 2 like the others.
+  // Exit code 1 means that the job failed, so an unexpected fault of this command exits with 2, like
+  // the other faults.
   console.error("unexpected error:", error);
   process.exit(exitCodes.unusable);
 }

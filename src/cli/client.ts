@@ -1,9 +1,10 @@
-// A small HTTP client of the service's API for the command line: upload, create, poll, download results.
+// HTTP client of the service's API for the command line: upload a file, create a job, poll its status,
+// download its results.
 import type { Static } from "@sinclair/typebox";
 import type { JobStatusBody } from "../api/schemas.ts";
 import { resultsDownloadPath, type ResultsFormat } from "../results/columns.ts";
 
-/** A failed request: `status` is the HTTP status, or 0 when no response came (unreachable, timed out). */
+/** Error of a failed API request. `status` is the HTTP status, or 0 when no response came (unreachable or timed out). */
 export class ApiError extends Error {
   override readonly name = "ApiError";
   constructor(
@@ -14,7 +15,7 @@ export class ApiError extends Error {
   }
 }
 
-/** Returns whether a failure may pass when the request is tried again: no response, or status 502, 503 or 504. */
+/** Returns whether retrying the request may succeed: true for no response and for status 502, 503 or 504. */
 export function isTransient(error: unknown): boolean {
   return error instanceof ApiError && (error.status === 0 || error.status === 502 || error.status === 503 || error.status === 504);
 }
@@ -22,7 +23,7 @@ export function isTransient(error: unknown): boolean {
 /** A job's status as GET /locations/batch/{job_hash} returns it. */
 export type JobStatus = Static<typeof JobStatusBody>;
 
-/** A status request that takes longer than this is abandoned and counts as no response. */
+/** Timeout of a status request, in ms. A request that takes longer is aborted and counts as no response. */
 const statusTimeoutMs = 30_000;
 
 export class ApiClient {
@@ -40,7 +41,7 @@ export class ApiClient {
       response = await fetch(new URL(path, this.baseUrl), { ...init, headers });
     } catch (error) {
       const reason = error instanceof DOMException && error.name === "TimeoutError" ? "timed out" : (error as Error).message;
-      // Bun's messages end in a question mark or full stop of their own.
+      // Some of Bun's messages already end in a question mark or full stop.
       const sentence = /[.?!]$/.test(reason) ? reason : `${reason}.`;
       throw new ApiError(0, `could not reach ${this.baseUrl}: ${sentence} Check that the service runs at that URL (--url or LOCATION_BATCH_URL)`);
     }
@@ -52,7 +53,7 @@ export class ApiClient {
       const body = JSON.parse(text) as { error?: unknown };
       if (typeof body?.error === "string") reason = body.error;
     } catch {
-      // Not JSON (a proxy's error page, say): the start of the text is the reason.
+      // The body is not JSON (a proxy's error page, say), so the start of the text is the reason.
     }
     throw new ApiError(response.status, `${init.method ?? "GET"} ${path} returned ${response.status}: ${reason}`);
   }
@@ -83,7 +84,7 @@ export class ApiClient {
 
   /**
    * Starts the download of a complete job's results and returns the response with its body unread,
-   * so the caller can stream it to disk. A job that is not complete gets ApiError 409.
+   * so the caller can stream it to disk. Throws ApiError 409 for a job that is not complete.
    */
   async downloadResults(jobHash: string, format: ResultsFormat): Promise<Response> {
     return this.#send(resultsDownloadPath(jobHash, format));

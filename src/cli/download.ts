@@ -1,5 +1,5 @@
 // Streams a results download to its destination without holding it in memory: to stdout, or to a
-// temporary file beside the target that is renamed into place only once the body arrived whole.
+// temporary file beside the target that is renamed into place only once the whole body has arrived.
 import { constants, rmSync } from "node:fs";
 import { access, rename, stat } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
@@ -7,7 +7,7 @@ import { basename, dirname, join } from "node:path";
 /** The `--out` value that sends the results to stdout. */
 export const stdoutPath = "-";
 
-/** A download that broke off or could not be written. Nothing was left at the output path. */
+/** Error of a download that broke off or could not be written. An output file keeps whatever it contained before. */
 export class DownloadError extends Error {
   override readonly name = "DownloadError";
 }
@@ -23,7 +23,8 @@ export function temporaryPathFor(outPath: string): string {
 
 /**
  * Returns why results could not be written to `outPath`, or null when its directory exists and is writable
- * and the path itself is not a directory. Called before a job starts, so that a typo does not cost a whole job.
+ * and the path itself is not a directory. The command calls it before a job starts, so that a typo does not
+ * cost a whole job.
  */
 export async function outputDirectoryError(outPath: string): Promise<string | null> {
   if (outPath === stdoutPath) return null;
@@ -44,18 +45,20 @@ export async function outputDirectoryError(outPath: string): Promise<string | nu
   return null;
 }
 
-/** Deletes the temporary file of `outPath` if there is one. The Ctrl-C handler calls it, because it exits before an await could finish. */
+/**
+ * Deletes the temporary file of `outPath` if there is one. It is synchronous because the Ctrl-C handler
+ * calls it and exits before an await could finish.
+ */
 export function removeTemporaryFile(outPath: string): void {
   if (outPath === stdoutPath) return;
   rmSync(temporaryPathFor(outPath), { force: true });
 }
 
 /**
- * Writes the response body to `outPath`, or to stdout for "-", and returns the bytes written, or -1 when
- * the reader of stdout closed it before the end. The body
- * is streamed (Bun.write persists a Response's body as it arrives), so memory use does not grow with
- * the download's size. On a broken connection or a failed write the temporary file is removed and DownloadError
- * is thrown, leaving whatever was at `outPath` before untouched.
+ * Writes the response body to `outPath`, or to stdout for "-". Returns the bytes written, or -1 when the
+ * reader of stdout closed it before the end. The body is streamed (Bun.write persists a Response's body as
+ * it arrives), so memory use does not grow with the download's size. On a broken connection or a failed
+ * write, it removes the temporary file and throws DownloadError, leaving whatever was at `outPath` untouched.
  */
 export async function saveResponse(response: Response, outPath: string): Promise<number> {
   if (outPath === stdoutPath) {

@@ -2,10 +2,13 @@
 import { ApiError, isTransient, type ApiClient, type JobStatus } from "./client.ts";
 import type { ProgressReporter } from "./progress-reporter.ts";
 
-/** Status requests that keep failing with no response, 502, 503 or 504 are given up after this long. */
+/**
+ * Time in ms after which the command gives up on status requests that keep failing with no response, 502, 503
+ * or 504.
+ */
 export const transientRetryMs = 60_000;
 
-/** Failed status requests are retried no faster than this, however short the poll interval. */
+/** Minimum interval in ms between retries of a failed status request, however short the poll interval. */
 const retryIntervalMinMs = 1_000;
 
 export function isFinished(job: JobStatus): boolean {
@@ -13,9 +16,9 @@ export function isFinished(job: JobStatus): boolean {
 }
 
 /**
- * Polls the job every `pollMs` until it is complete or failed and returns that last status. A
- * transient failure (see isTransient) is tried again for up to 60 s, with one note per run of
- * failures. Any other ApiError is thrown at once.
+ * Polls the job every `pollMs` until it is complete or failed, reports each status, and returns the last
+ * one. A transient failure (see isTransient) is retried for up to `retryLimitMs` (60 s by default), with
+ * one note per run of failures. Any other error is thrown at once.
  */
 export async function followJob(
   client: ApiClient,

@@ -1,4 +1,4 @@
-// The command line of `bun run batch`: its help text, and the parse of its arguments into checked options.
+// Command line of `bun run batch`: its help text, and the parsing of its arguments into checked options.
 import { basename } from "node:path";
 import { parseArgs } from "node:util";
 import { localTokenFile } from "../config.ts";
@@ -12,14 +12,14 @@ const pollMaxSeconds = 3600;
 export const usage = `usage: bun run batch FILE [options]
        bun run batch --job JOB_HASH [options]
 
-Uploads FILE (CSV with one value a line, or a JSON array of values), creates a batch job for it,
+Uploads FILE (CSV with one value per line, or a JSON array of values), creates a batch job for it,
 shows the job's progress until it ends, and writes its results to a file. With --job, follows a
-job created earlier instead and writes its results the same way; FILE and --job exclude each other.
+job created earlier instead and writes its results the same way. FILE and --job cannot be combined.
 
 options:
   --job JOB_HASH       follow this existing job instead of uploading a file
-  --format csv|ndjson  format of the results: csv (a header line, then one line a row) or ndjson
-                       (one JSON object a line); default csv. Both have the columns row, value,
+  --format csv|ndjson  format of the results: csv (a header line, then one line per row) or ndjson
+                       (one JSON object per line); default csv. Both have the columns row, value,
                        status, name, country_code, latitude, longitude, location_hash,
                        match_level, error
   --out PATH           where the results go; default FILE's name (or JOB_HASH) without its
@@ -36,8 +36,8 @@ Progress goes to stderr: on a terminal, one line redrawn in place (rows done of 
 percent, failed rows, rows per second over the last 5 seconds, time left); otherwise a plain
 line at most every 5 seconds or at each further 10% of the rows, and a last line at the end.
 The summary goes to stdout, or to stderr when the results go to stdout. A download that breaks
-off leaves no file at the output path. Status requests that get no response, 502, 503 or 504
-are tried again for up to 60 seconds.
+off leaves the output file as it was. Status requests that get no response, 502, 503 or 504
+are retried for up to 60 seconds.
 
 exit codes:
   0    the job completed and its results were written
@@ -60,7 +60,7 @@ export interface BatchOptions {
   format: ResultsFormat;
   /** Output path of the results, or "-" for stdout. */
   outPath: string;
-  /** True when --out was given, so the resume hint repeats it. */
+  /** Whether --out was given, so that the resume command repeats it. */
   outPathGiven: boolean;
   /** The service URL from --url, or null to use the configured one. */
   url: string | null;
@@ -100,7 +100,7 @@ function parsePollMs(raw: string | undefined, isTerminal: boolean): number {
 
 /**
  * Parses the arguments after the script name. Returns "help" for -h or --help, else the checked
- * options; throws UsageError for an unknown option, a missing or extra FILE, or a bad value.
+ * options. Throws UsageError for an unknown option, a missing or extra FILE, or an invalid value.
  */
 export function parseBatchArguments(args: string[], isTerminal: boolean): BatchOptions | "help" {
   let parsed;
@@ -149,7 +149,7 @@ export function parseBatchArguments(args: string[], isTerminal: boolean): BatchO
   };
 }
 
-/** Builds the command that follows the job again with the same output settings, for the Ctrl-C message. */
+/** Builds the command that follows the job again with the same output settings, for the Ctrl-C and error messages. */
 export function resumeCommand(jobHash: string, options: BatchOptions): string {
   const parts = ["bun run batch --job", jobHash];
   if (options.format !== "csv") parts.push("--format", options.format);

@@ -10,11 +10,15 @@ import {
   type ProgressSnapshot,
 } from "./progress.ts";
 
-/** Carriage return, then erase from the cursor to the end of the line (ANSI EL 0). */
+/** Carriage return, which moves the cursor back to the start of the line to redraw it. */
 const redrawPrefix = "\r";
+/** ANSI EL 0, which erases from the cursor to the end of the line. */
 const clearToEnd = "\x1b[K";
 
-/** The part of a tty.WriteStream that the reporter uses. `columns` is read on every redraw, so a resized terminal gets lines of its new width. */
+/**
+ * Part of a tty.WriteStream that the reporter uses. `columns` is read on every redraw, so a resized
+ * terminal gets lines of its new width.
+ */
 export interface ProgressStream {
   isTTY?: boolean;
   columns?: number;
@@ -25,7 +29,7 @@ export class ProgressReporter {
   readonly #rate = new RateMeter();
   readonly #schedule = new PlainLineSchedule();
   readonly #startedMs: number;
-  /** True while a terminal line is drawn and not yet ended with a newline. */
+  /** Whether a terminal line is drawn and not yet ended with a newline. */
   #lineOpen = false;
 
   constructor(
@@ -39,7 +43,7 @@ export class ProgressReporter {
     return this.stream.isTTY === true;
   }
 
-  /** Records a status read and draws it: always on a terminal, when a line is due otherwise. */
+  /** Records a status and draws it: always on a terminal, otherwise only when a plain line is due. */
   update(job: JobStatus): void {
     const nowMs = this.clock();
     const snapshot = this.#snapshot(job, nowMs);
@@ -52,7 +56,7 @@ export class ProgressReporter {
     this.stream.write(`${renderPlainLine(snapshot)}\n`);
   }
 
-  /** Draws the job's last status whatever the schedule, and ends the terminal line. */
+  /** Draws the job's last status regardless of the schedule, and ends the terminal line. */
   finish(job: JobStatus): void {
     const nowMs = this.clock();
     const snapshot = this.#snapshot(job, nowMs);
@@ -65,7 +69,7 @@ export class ProgressReporter {
     this.stream.write(`${renderPlainLine(snapshot)}\n`);
   }
 
-  /** Writes a line of its own (a retry notice, an interruption), keeping it apart from the progress line. */
+  /** Writes a separate line (a retry notice, an interruption), first erasing an open progress line. */
   note(text: string): void {
     if (this.#lineOpen) {
       this.stream.write(`${redrawPrefix}${clearToEnd}`);

@@ -4,13 +4,22 @@
 /** Time span over which the rate is averaged, so one burst of finished rows does not swing the time left. */
 export const rateWindowMs = 5_000;
 
-/** A plain progress line is written at least this far apart, unless a new 10% step or a new status comes first. */
+/**
+ * Minimum interval between plain progress lines while the counts move, unless a new 10% step or a new status
+ * comes first.
+ */
 export const plainLineIntervalMs = 5_000;
 
-/** With counts and status unchanged, a plain line is repeated this often to show the command is still following. */
+/**
+ * Interval at which a plain line is repeated while counts and status are unchanged, to show that the command
+ * is still following.
+ */
 export const plainHeartbeatMs = 60_000;
 
-/** Width of the bar between its brackets, in characters. A terminal too narrow for the minimum gets no bar. */
+/**
+ * Maximum and minimum width of the bar between its brackets, in characters. A terminal too narrow for the
+ * minimum gets no bar.
+ */
 const barMaxWidth = 30;
 const barMinWidth = 10;
 
@@ -25,7 +34,7 @@ export interface ProgressSnapshot {
   failed: number;
   /** Time since the command started following the job. */
   elapsedMs: number;
-  /** Smoothed rate, or null until two samples far enough apart exist. */
+  /** Smoothed rate in rows per second, or null until two samples at least 250 ms apart exist. */
   rowsPerSecond: number | null;
 }
 
@@ -35,7 +44,10 @@ export interface RateSample {
   done: number;
 }
 
-/** Rate samples shorter apart than this give no rate, because the rate would be mostly noise. */
+/**
+ * Minimum span between the samples a rate is computed from. A shorter span gives no rate, because the rate
+ * would be mostly noise.
+ */
 const minimumRateSpanMs = 250;
 
 /**
@@ -57,7 +69,10 @@ export function smoothedRate(samples: readonly RateSample[], windowMs = rateWind
   return Math.max(0, newest.done - oldest.done) / (spanMs / 1000);
 }
 
-/** Keeps the samples `smoothedRate` needs: everything inside the window and one sample before it. */
+/**
+ * Rate samples of a followed job, pruned to those `smoothedRate` needs: every sample inside the window and
+ * one before it.
+ */
 export class RateMeter {
   readonly #samples: RateSample[] = [];
 
@@ -107,7 +122,10 @@ export function renderBar(fraction: number, width: number): string {
   return `[${"#".repeat(filled)}${"-".repeat(width - filled)}]`;
 }
 
-/** Estimates the seconds left at the given rate. Returns null when the rate is unknown, or zero with rows left. */
+/**
+ * Estimates the seconds left at the given rate. Returns 0 when no rows are left, and null when the rate is
+ * unknown or zero.
+ */
 export function estimateSecondsLeft(totalRows: number, done: number, rowsPerSecond: number | null): number | null {
   const remaining = Math.max(0, totalRows - done);
   if (remaining === 0) return 0;
@@ -115,7 +133,10 @@ export function estimateSecondsLeft(totalRows: number, done: number, rowsPerSeco
   return remaining / rowsPerSecond;
 }
 
-/** Rows a job must have done before a time left is shown: the first rows come while workers start up, too slowly to judge by. */
+/**
+ * Rows that must be done before a time left is shown, because the first rows come while workers start up,
+ * too slowly to judge by. A job with fewer rows must have all of them done.
+ */
 const rowsBeforeEstimate = 100;
 
 function rateAndEta(snapshot: ProgressSnapshot, totalRows: number): { rate: string; eta: string } {
@@ -132,7 +153,7 @@ function rateAndEta(snapshot: ProgressSnapshot, totalRows: number): { rate: stri
  * Renders the terminal line, without the carriage return and clear-to-end codes the caller adds.
  * The line is at most `columns - 1` characters wide, because some terminals wrap as soon as the
  * last column is written, and `\r` then returns only to the start of the new line. To fit, the bar
- * shrinks first, then goes, then the text is cut.
+ * shrinks first, then is dropped, then the text is cut.
  */
 export function renderTerminalLine(snapshot: ProgressSnapshot, columns = defaultColumns): string {
   const maxWidth = Math.max(1, columns - 1);
@@ -181,7 +202,7 @@ function fitWidth(text: string, maxWidth: number): string {
   return text.length <= maxWidth ? text : text.slice(0, maxWidth);
 }
 
-/** Returns the 10% step of the rows reached: 0 to 10, or -1 while the row count is unknown. */
+/** Returns the 10% step that the rows done have reached: 0 to 10, or -1 while the row count is unknown. */
 function tenPercentStep(snapshot: ProgressSnapshot): number {
   if (snapshot.totalRows === null) return -1;
   if (snapshot.totalRows <= 0) return 10;
@@ -189,7 +210,7 @@ function tenPercentStep(snapshot: ProgressSnapshot): number {
 }
 
 /**
- * Decides when a plain progress line is due: on the first snapshot, a new status, a new 10% step,
+ * Schedule of plain progress lines. A line is due on the first snapshot, a new status, a new 10% step,
  * every 5 s while the counts move, and every 60 s while they stand still.
  */
 export class PlainLineSchedule {

@@ -135,7 +135,7 @@ export async function stalledProcessingJobs(db: Database, ageMs: number): Promis
 }
 
 export interface JobTotals {
-  /** Jobs by status. */
+  /** Number of jobs by status. */
   jobs: Record<string, number>;
   /** Rows recorded over all jobs, by outcome. */
   rows: { ok: number; failed: number };
@@ -161,13 +161,13 @@ export async function countJobsByStatus(db: Database): Promise<JobTotals> {
 /** A stage of a job, as the jobs table's timestamps mark it. */
 export type JobStage = "queued" | "processing" | "total";
 
-/** Median and 95th percentile of a stage's duration, in seconds; null when no job finished in the window. */
+/** Median and 95th percentile of each stage's duration, in seconds. Each is null when no job completed in the window. */
 export type StageQuantiles = Record<JobStage, { p50: number | null; p95: number | null }>;
 
 /**
- * Measures the stages of the jobs completed in the last `windowMs`, from their timestamps: queued
- * (created to started), processing (started to finished) and total. Every API process can serve
- * these, whichever workers did the work.
+ * Computes the median and 95th percentile duration of each stage over the jobs completed in the last
+ * `windowMs`, from their timestamps: queued (created to started), processing (started to finished) and
+ * total (created to finished). Every API process can serve these, whichever workers did the work.
  */
 export async function jobStageQuantiles(db: Database, windowMs: number): Promise<StageQuantiles> {
   const rows = await db.execute<Record<string, number | null>>(sql`
@@ -192,7 +192,8 @@ export async function jobStageQuantiles(db: Database, windowMs: number): Promise
 
 /**
  * Reads one page of jobs, newest first: by created_at, then by id among jobs created in the same millisecond.
- * Served by a backward scan of jobs_created_at_id_idx, or of jobs_status_created_at_id_idx with a status.
+ * Postgres serves it with a backward scan of jobs_created_at_id_idx, or of jobs_status_created_at_id_idx
+ * when a status is given.
  * NOTE: Postgres reads and skips the `offset` rows before the page, so a deep page of a very large jobs table
  * costs more than the first. Paging by (created_at, id) after the last job seen would not.
  */

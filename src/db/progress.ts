@@ -1,4 +1,4 @@
-// The reads behind live progress: a job's row and, on the first read, which of the rows whose events
+// Reads behind live progress: a job's row and, on the first read, which of the rows whose events have
 // already arrived are recorded, both from one snapshot.
 import { eq, sql } from "drizzle-orm";
 import type { Database } from "./client.ts";
@@ -6,13 +6,16 @@ import { jobs, type JobRow } from "./schema.ts";
 
 export interface ProgressSnapshot {
   job: JobRow;
-  /** Those of the given rows that have a job_record, and so are already in the job's counts. */
+  /**
+   * Rows listed by `rowsSeen` that have a job_record, and so are already in the job's counts. Empty without
+   * `rowsSeen`.
+   */
   recordedRows: Set<number>;
 }
 
 /**
- * Reads a job by hash, or returns null for an unknown job. With `rowsSeen`, it also returns which of
- * those rows the job has recorded, in the same repeatable-read snapshot as the job's counts.
+ * Reads a job by hash, or returns null for an unknown job. With `rowsSeen`, it also returns which of the
+ * listed rows the job has recorded, in the same repeatable-read snapshot as the job's counts.
  * `rowsSeen` is called once the job row has been read, so it can list the row events that arrived
  * while that read ran. The worker records a batch and adds it to the job's counts in one statement,
  * so a row found recorded here is in the counts returned with it.

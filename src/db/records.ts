@@ -246,8 +246,8 @@ export async function resultsPage(
 
 /**
  * Reads the results of rows `afterRow + 1` to `afterRow + limit` of a job, in file order. Both ends are
- * bounded, so the read is a range on the (job_id, row) index wherever it starts, even before Postgres
- * has statistics on the table: with an open upper end the planner then read every later row per batch.
+ * bounded, so the read is a range scan on the (job_id, row) index wherever it starts, even before Postgres
+ * has statistics on the table. With an open upper end, the planner then read every later row for each batch.
  */
 export async function resultsAfterRow(db: Executor, jobId: number, afterRow: number, limit: number): Promise<ResultEntry[]> {
   const rows = await db.execute<ResultRow>(sql`

@@ -44,10 +44,10 @@ export const jobs = pgTable(
     /** Set once every row message is in the work stream; until then a missing row may still be on its way. */
     rowsDispatchedAt: timestampMs("rows_dispatched_at"),
   },
-  // The jobs list reads `order by created_at desc, id desc` as a backward scan of the created_at index, or of the
-  // status index when filtered by status. Both are ascending: drizzle-kit writes `.desc()` as DESC NULLS LAST,
-  // and such an index does not serve a plain `desc`, which sorts nulls first. The status index also serves
-  // the sweeper's scan for scheduled jobs created before a cutoff.
+  // The jobs list's `order by created_at desc, id desc` is served by a backward scan of the created_at
+  // index, or of the status index when filtered by status. Both indexes are ascending, because drizzle-kit
+  // writes `.desc()` as DESC NULLS LAST, and such an index does not serve a plain `desc`, which sorts nulls
+  // first. The status index also serves the sweeper's scan for scheduled jobs created before a cutoff.
   (table) => [
     uniqueIndex("jobs_hash_key").on(table.hash),
     index("jobs_created_at_id_idx").on(table.createdAt, table.id),

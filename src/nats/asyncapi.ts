@@ -17,12 +17,12 @@ export interface AsyncApiDocument {
   components: { messages: JsonObject; schemas: JsonObject };
 }
 
-/** Port the nats.js client (DEFAULT_PORT in @nats-io/nats-core) connects to when a URL names none. */
+/** Port that the nats.js client connects to when a URL has none (DEFAULT_PORT in @nats-io/nats-core). */
 const defaultNatsPort = "4222";
 
 const eventKinds = Object.keys(eventSchemas) as EventKind[];
 
-/** Kinds whose message id is per row (`<job_hash>:<row>:outcome`) rather than per job. */
+/** Event kinds whose message id is per row (`<job_hash>:<row>:outcome`) rather than per job. */
 const rowEvents: ReadonlySet<EventKind> = new Set(["tick", "error"]);
 
 const eventDescriptions: Record<EventKind, { summary: string; description: string }> = {

@@ -40,7 +40,10 @@ export function isApiError(error: unknown, code: number): boolean {
   return error instanceof JetStreamApiError && error.code === code;
 }
 
-/** JetStream's error code for a new stream whose subjects another stream already has (JSStreamSubjectOverlapErr). */
+/**
+ * JetStream's error code when a new stream's subjects overlap those of an existing stream
+ * (JSStreamSubjectOverlapErr).
+ */
 const streamSubjectOverlapCode = 10065;
 
 async function ensureStream(jsm: JetStreamManager, config: Partial<StreamConfig> & { name: string }): Promise<void> {
@@ -69,8 +72,8 @@ async function ensureStream(jsm: JetStreamManager, config: Partial<StreamConfig>
 /** Creates or updates the work and events streams and the file consumer; running it twice is harmless. */
 export async function ensureStreams(nats: Nats, config: Config): Promise<void> {
   const { jsm, names } = nats;
-  // The events stream first: its subjects are the ones another deployment may share by mistake, and a
-  // start that fails there leaves no work stream behind.
+  // The events stream goes first, because its subjects are the ones another deployment may share by
+  // mistake, and a start that fails there leaves no work stream behind.
   await ensureStream(jsm, {
     name: names.eventsStream,
     subjects: [names.eventSubjectWildcard],
@@ -91,7 +94,7 @@ export async function ensureStreams(nats: Nats, config: Config): Promise<void> {
     filter_subject: names.fileSubjectWildcard,
     ack_policy: AckPolicy.Explicit,
     ack_wait: nanos(config.ackWaitMs),
-    // Unlimited: a worker that stops at shutdown hands its file back, and each hand-back is a delivery.
+    // Unlimited, because a worker that stops at shutdown hands its file back, and each hand-back is a delivery.
     // Real attempts are counted in jobs.file_attempts, which decides when a file is given up.
     max_deliver: -1,
     max_ack_pending: 1000,

@@ -6,7 +6,7 @@ import type { Nats } from "./connection.ts";
 const Timestamp = Type.String({ format: "date-time", description: "ISO 8601, UTC, with milliseconds" });
 const JobHash = Type.String({ description: "The job the event belongs to" });
 
-// Closed objects: a field the code starts publishing fails the AsyncAPI test until it is documented here.
+// Closed objects, so a new field that the code publishes fails the AsyncAPI test until its schema here lists it.
 const closed = { additionalProperties: false };
 
 export const eventSchemas = {

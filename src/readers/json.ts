@@ -191,8 +191,8 @@ const tokenNames: Record<string, string> = {
 };
 
 /**
- * Rewrites a message of @streamparser/json 0.0.22 to name where the file broke, by the count of
- * array elements read before it. The library's messages quote the offending token, which is file
+ * Rewrites an error message of @streamparser/json 0.0.22 so that it names where the file broke by the
+ * number of array elements read before it. The library's messages quote the offending token, which is file
  * content, so they never reach the job's error or a log line.
  */
 export function describeJsonFailure(message: string, elements: number): string {

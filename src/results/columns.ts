@@ -1,4 +1,4 @@
-// The flat form of one result row, shared by the results downloads (CSV and NDJSON) and the command line:
+// Flat form of one result row, shared by the results downloads (CSV and NDJSON) and the command line:
 // the column names in order, the record they make, and the paths and names of the download files.
 
 /** Column names, in the order of CSV columns and of NDJSON keys. */
@@ -33,7 +33,7 @@ export type ResultRecord = {
 
 /**
  * A result row with its location nested, as the database repository and the paginated results route return it.
- * Structural, so that both the repository's ResultEntry and the API client's entries fit.
+ * It is a structural type, so both the repository's ResultEntry and the API client's entries fit it.
  */
 export interface NestedResult {
   row: number;
@@ -73,12 +73,15 @@ export const resultsContentTypes: Record<ResultsFormat, string> = {
   ndjson: "application/x-ndjson",
 };
 
-/** Path of a complete job's results as one file, relative to the service's base URL. */
+/** Returns the path of a complete job's results as one file, relative to the service's base URL. */
 export function resultsDownloadPath(jobHash: string, format: ResultsFormat): string {
   return `/locations/batch/${encodeURIComponent(jobHash)}/results.${format}`;
 }
 
-/** File name the download route sends in content-disposition: `<job_hash>.results.csv` or `.results.ndjson`. */
+/**
+ * Returns the file name that the download route sends in content-disposition: `<job_hash>.results.csv` or
+ * `.results.ndjson`.
+ */
 export function resultsFileName(jobHash: string, format: ResultsFormat): string {
   return `${jobHash}.results.${format}`;
 }

@@ -1,9 +1,12 @@
-// A complete job's results as one CSV or NDJSON file, read from the database in row batches as the client
+// Streams a complete job's results as one CSV or NDJSON file, read from the database in row batches as the client
 // reads the response, so the memory a download takes depends on the batch size and not on the job's size.
 import { stringify } from "csv-stringify/sync";
 import { resultColumns, resultValues, toResultRecord, type NestedResult, type ResultsFormat } from "./columns.ts";
 
-/** Rows read by one query of a download. A download holds a few batches at a time, so this bounds its memory. */
+/**
+ * Rows read by one query of a download. A download keeps only a few batches in memory at a time, so this
+ * bounds its memory.
+ */
 export const downloadBatchRows = 1000;
 
 /**
@@ -26,7 +29,7 @@ function encodeBatch(format: ResultsFormat, entries: NestedResult[]): string {
   return stringify(entries.map((entry) => resultValues(toResultRecord(entry))));
 }
 
-/** The first line of a CSV download: the column names. NDJSON has no header. */
+/** Returns the first line of a CSV download (the column names), or an empty string for NDJSON, which has no header. */
 function headerText(format: ResultsFormat): string {
   return format === "csv" ? stringify([[...resultColumns]]) : "";
 }

@@ -6,8 +6,8 @@ const tokenStorageKey = "location-batch.admin-token";
 const jobsPerPage = 20;
 const resultsPerPage = 500;
 // Over HTTP/1.1, Chrome and Firefox open at most 6 connections to one host, shared by all its tabs
-// (MDN, EventSource). Each progress stream keeps one open while its job runs, so a few are left for
-// other requests, and running jobs beyond this limit are polled.
+// (MDN, EventSource). Each progress stream keeps one open while its job runs, so this limit leaves two
+// for other requests. Running jobs beyond it are polled.
 const maxProgressStreams = 4;
 const pollIntervalMs = 5000;
 const objectUrlLifetimeMs = 60_000;
@@ -51,7 +51,7 @@ async function errorText(response) {
     const body = await response.json();
     if (typeof body?.error === "string") return body.error;
   } catch {
-    // Not a JSON error body, for example from a proxy: the status line below is all there is.
+    // Not a JSON error body (a proxy's error page, for example), so the status line is the only reason.
   }
   return `request failed with HTTP ${response.status} ${response.statusText}`.trim();
 }
@@ -85,7 +85,7 @@ function showError(error) {
   else showMessage(error.message);
 }
 
-/** Runs an event handler's work, showing any error it ends with. */
+/** Runs an event handler's work and shows any error it throws. */
 function run(action) {
   return action().catch(showError);
 }
@@ -270,7 +270,7 @@ async function streamProgress(hash) {
   }
 }
 
-/** Yields `{type, data}` for each event of a text/event-stream body; comments and other fields are skipped. */
+/** Yields `{type, data}` for each event of a text/event-stream body. Comments and other fields are skipped. */
 async function* readServerSentEvents(body) {
   const reader = body.pipeThrough(new TextDecoderStream()).getReader();
   let buffer = "";
@@ -282,7 +282,7 @@ async function* readServerSentEvents(body) {
     buffer += value;
     for (;;) {
       const end = buffer.search(/[\r\n]/);
-      // A trailing CR may be the first half of a CRLF split across chunks, so it waits for the next one.
+      // A trailing CR may be the first half of a CRLF split across chunks, so parsing waits for the next chunk.
       if (end === -1 || (end === buffer.length - 1 && buffer[end] === "\r")) break;
       const line = buffer.slice(0, end);
       buffer = buffer.slice(buffer.startsWith("\r\n", end) ? end + 2 : end + 1);
@@ -328,7 +328,7 @@ function contentTypeOf(fileName) {
   const name = fileName.toLowerCase();
   if (name.endsWith(".csv")) return "text/csv";
   if (name.endsWith(".json")) return "application/json";
-  // The service then detects CSV or JSON from the file's first byte.
+  // The service then detects the format from the file's first non-blank character: "[" means JSON, anything else CSV.
   return "application/octet-stream";
 }
 

@@ -32,7 +32,7 @@ export async function failJobWithEvent(deps: WorkerDeps, jobHash: string, error:
   await removeJobRows(deps.nats, jobHash);
 }
 
-/** Fails a job whose file stage was stopped `stops` times by its worker dying, without settling the file message. */
+/** Fails a job whose file stage stopped `stops` times because its worker died before settling the file message. */
 export async function failRepeatedlyStoppedFileStage(deps: WorkerDeps, jobHash: string, stops: number): Promise<void> {
   deps.logger.error({ job_hash: jobHash, attempts: stops }, "failing a job whose file stage kept stopping");
   await failJobWithEvent(deps, jobHash, `file could not be read and dispatched: the worker reading it stopped ${stops} times`);

@@ -89,7 +89,7 @@ export async function handleFileMessage(deps: WorkerDeps, msg: JsMsg, signal?: A
   try {
     work = decodeFileWork(msg.data);
   } catch (error) {
-    // The job hash is the last token of a file subject, so the line is found with the job's others.
+    // The job hash is the last token of a file subject. Logging it lets a search by job_hash find this line.
     deps.logger.error({ err: describeError(error), subject: msg.subject, job_hash: msg.subject.split(".").at(-1) }, "file message dropped");
     msg.term("malformed file message");
     return;
@@ -108,7 +108,7 @@ export async function handleFileMessage(deps: WorkerDeps, msg: JsMsg, signal?: A
   try {
     attempt = await countFileAttempt(deps.db, work.job_hash);
     if (attempt > deps.config.maxDeliveries) {
-      // The attempts before this one each ended without settling the message: the worker reading it died.
+      // Each attempt before this one ended without settling the message, because the worker reading it died.
       await failRepeatedlyStoppedFileStage(deps, work.job_hash, attempt - 1);
       msg.ack();
       return;
@@ -136,7 +136,7 @@ export async function handleFileMessage(deps: WorkerDeps, msg: JsMsg, signal?: A
 
 /**
  * Settles a file message whose stage failed. `attempt` is the job's attempt count in Postgres (0 when it
- * could not be counted): it decides when to give up, because JetStream's delivery count also counts
+ * could not be counted). It decides when to give up, because JetStream's delivery count also counts
  * the hand-backs of workers that stopped at shutdown.
  */
 async function settleFileFailure(deps: WorkerDeps, msg: JsMsg, jobHash: string, attempt: number, error: unknown): Promise<void> {

@@ -27,7 +27,10 @@ export async function startTestWorker(harness: Harness, metrics: Metrics = harne
   };
 }
 
-/** Serves the API of a harness over HTTP on a free loopback port, for clients that need a real server. */
+/**
+ * Starts the API of a harness on a free loopback port and returns the app with its base URL, for
+ * clients that need a real HTTP server.
+ */
 export function listenTestApp(harness: Harness, options: { idleTimeout?: number } = {}) {
   const app = createApp({ ...harness, jwtSecret: testSecret });
   app.listen({ hostname: "127.0.0.1", port: 0, ...options });

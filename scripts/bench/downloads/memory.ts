@@ -1,12 +1,12 @@
-// Resident memory of the API process, read from /proc/<pid>/status while a transfer runs.
+// Samples the resident memory of the API process from /proc/<pid>/status while a transfer runs.
 import { readFileSync } from "node:fs";
 
 const sampleIntervalMs = 100;
 
 export interface ResidentMemory {
-  /** VmRSS: resident now. */
+  /** Current resident set size (VmRSS). */
   residentKiB: number;
-  /** VmHWM: the highest VmRSS since the process started. */
+  /** Peak resident set size since the process started (VmHWM). */
   peakKiB: number;
 }
 
@@ -27,7 +27,7 @@ export interface MemoryFigures {
   firstHalfMaxKiB: number;
   secondHalfMaxKiB: number | null;
   endKiB: number;
-  /** VmHWM at the end: the process's peak since it started, which includes every earlier phase. */
+  /** VmHWM at the end, the process's peak since it started, so it includes every earlier phase. */
   processPeakKiB: number;
   /** Maximum time between two samples, which is more than 100 ms when the benchmark's own event loop was busy. */
   maxGapMs: number;
@@ -45,7 +45,7 @@ export class MemorySampler {
   /** VmRSS of the latest sample, for progress lines. */
   latestKiB: number;
 
-  /** Takes the first sample at once. Throws when the process is gone. */
+  /** Takes the first sample immediately and starts the timer. Throws when the process has exited. */
   constructor(pid: number) {
     this.#pid = pid;
     this.#start = readResidentMemory(pid);
@@ -68,14 +68,14 @@ export class MemorySampler {
     }
   }
 
-  /** Ends the first half of the transfer: later samples count towards the second half's maximum. */
+  /** Marks the end of the first half of the transfer. Later samples count towards the second half's maximum. */
   startSecondHalf(): void {
     if (this.#firstHalfMaxKiB !== null) return;
     this.#firstHalfMaxKiB = this.#maxKiB;
     this.#maxKiB = this.latestKiB;
   }
 
-  /** Stops sampling without figures, after a failure. */
+  /** Stops sampling without computing figures, for use after a failure. */
   cancel(): void {
     clearInterval(this.#timer);
   }
@@ -84,7 +84,7 @@ export class MemorySampler {
   stop(): MemoryFigures {
     clearInterval(this.#timer);
     const end = readResidentMemory(this.#pid);
-    // The second half, or the whole transfer when startSecondHalf was never called.
+    // Maximum of the second half, or of the whole transfer when startSecondHalf was never called.
     const lastPartMaxKiB = Math.max(this.#maxKiB, end.residentKiB);
     const firstHalfMaxKiB = this.#firstHalfMaxKiB ?? lastPartMaxKiB;
     return {

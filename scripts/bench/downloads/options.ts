@@ -4,7 +4,7 @@ import { integerOption, parseFlags, UsageError } from "../../support/options.ts"
 export interface DownloadOptions {
   /** Job sizes in rows, smallest first, one run each. */
   sizes: number[];
-  /** Limit of one run, from creating its database to its last figure. */
+  /** Time limit in ms for one run, from creating its database to its last figure. */
   timeLimitMs: number;
 }
 
@@ -17,12 +17,15 @@ const usage = `Usage: bun run bench:downloads [options]
                         so that memory at two sizes can be compared (default ${defaultRows})
   --timeout-minutes N   minutes after which one run fails (default 20)`;
 
-/** Parses the sizes of `--rows`, each an integer from 1,000 to 5,000,000, and returns them sorted and without repeats. */
+/**
+ * Parses the sizes of `--rows`, each an integer from 1,000 to 5,000,000, and returns them sorted and
+ * without repeats. A single size N also adds N/10 when that is at least 1,000.
+ */
 function sizesOption(raw: string | undefined): number[] {
   const parts = (raw ?? String(defaultRows)).split(",").map((part) => part.trim());
   const sizes = parts.map((part) => Number(part));
   if (parts.some((part) => part === "") || sizes.some((size) => !Number.isInteger(size) || size < minRows || size > maxRows)) {
-    throw new UsageError(`--rows must be one integer or a comma-separated list of integers from ${minRows} to ${maxRows}, such as 100000,1000000; got "${raw}"`);
+    throw new UsageError(`--rows must be one integer or a comma-separated list of integers from ${minRows} to ${maxRows}, such as 100000,1000000, got "${raw}"`);
   }
   if (sizes.length === 1) {
     const single = sizes[0]!;

@@ -1,5 +1,5 @@
-// The summary table of the downloads benchmark: one column per job size, so that memory and rates at
-// the two sizes sit side by side.
+// Prints the summary table of the downloads benchmark, with one column per job size so that memory
+// and rates at the two sizes sit side by side.
 import type { Machine } from "../machine.ts";
 import type { MemoryFigures } from "./memory.ts";
 import type { DownloadRunResult } from "./run.ts";
@@ -73,7 +73,7 @@ export function printDownloadSummary(summary: DownloadSummary): void {
   const { machine, pools, runs } = summary;
   console.log("\ndownloads benchmark summary");
   console.log(`  machine: ${machine.processors} processors, ${(machine.totalMemoryKiB / 1024 / 1024).toFixed(1)} GiB memory, ${machine.cpuModel}`);
-  console.log(`  bun ${machine.bunVersion}, PostgreSQL ${summary.postgresVersion}; load average at start ${machine.loadAverageAtStart}`);
+  console.log(`  bun ${machine.bunVersion}, PostgreSQL ${summary.postgresVersion}, load average at start ${machine.loadAverageAtStart}`);
   console.log(
     `  each job: ${100 - failedPerHundred}% ok rows over ${grouped(pools.locationCount)} locations (${grouped(pools.ok.length)} place names from world-cities.csv), ` +
       `${failedPerHundred}% failed rows (${grouped(pools.failed.length)} values that the resolver rejects, with its errors)`,
@@ -96,5 +96,5 @@ export function printDownloadSummary(summary: DownloadSummary): void {
   const maxGapMs = Math.max(...samples.map((memory) => memory.maxGapMs));
   console.log(`\n  RSS is the API's VmRSS, sampled every 100 ms (maximum gap between samples ${maxGapMs.toFixed(0)} ms).`);
   console.log("  1st/2nd half: the maximum sample while the first and the second half of the rows were read.");
-  console.log("  VmHWM is the process's peak since it started, so it includes every phase before, and peaks between samples.");
+  console.log("  VmHWM is the process's peak since it started, so it also covers earlier phases and peaks between samples.");
 }

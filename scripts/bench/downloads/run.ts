@@ -1,4 +1,4 @@
-// One run of the downloads benchmark at one job size. It seeds one complete job into a fresh database
+// Runs the downloads benchmark at one job size. It seeds one complete job into a fresh database
 // and starts the API as a child process, on the machine's NATS under a prefix of its own. It then times
 // both downloads and the paginated results while the API's memory is sampled. Everything the run made
 // is removed when it ends, however it ends.
@@ -49,12 +49,12 @@ async function deleteStreams(prefix: string, eventSubjectPrefix: string): Promis
   const connection = await connect({ servers: natsUrl, name: `bench-downloads-cleanup-${prefix}` });
   try {
     const jsm = await jetstreamManager(connection);
-    // An Object Store bucket is the stream OBJ_<bucket>.
+    // An Object Store bucket is stored in the stream OBJ_<bucket>.
     for (const stream of [names.workStream, names.eventsStream, `OBJ_${names.filesBucket}`]) {
       try {
         await jsm.streams.delete(stream);
       } catch (error) {
-        if (!/not found/i.test((error as Error).message)) throw new Error(`delete stream ${stream}: ${(error as Error).message}`);
+        if (!/not found/i.test((error as Error).message)) throw new Error(`deleting stream ${stream} failed: ${(error as Error).message}`);
       }
     }
   } finally {
@@ -83,7 +83,7 @@ export function runDownloads(request: DownloadRunRequest): Promise<DownloadRunRe
   return withCleanup(async (cleanup) => {
     const name = `bench_dl_${randomHex(5)}`;
     const settings: ServiceSettings = { databaseName: name, natsPrefix: name, natsUrl, jwtSecret: randomHex(32), apiPort: freePort() };
-    // Registered first, so it runs last, after the API has stopped.
+    // The stream cleanup is registered first, so it runs last, after the API has stopped.
     const eventSubjectPrefix = serviceEnvironment(settings).EVENT_SUBJECT_PREFIX!;
     cleanup.add(`delete the streams of ${name}`, () => deleteStreams(name, eventSubjectPrefix));
     console.log(`\n${label}: database, NATS prefix and event subject prefix ${name}`);
@@ -97,7 +97,7 @@ export function runDownloads(request: DownloadRunRequest): Promise<DownloadRunRe
     await waitForHealthy(baseUrl, { timeoutMs: startupTimeoutMs, children: processes.children, signal });
     signal.throwIfAborted();
     const apiAtStart = readResidentMemory(api.pid);
-    console.log(`${label}: API pid ${api.pid} on ${baseUrl}, RSS ${(apiAtStart.residentKiB / 1024).toFixed(1)} MiB; log in ${api.options.logPath}`);
+    console.log(`${label}: API pid ${api.pid} on ${baseUrl}, RSS ${(apiAtStart.residentKiB / 1024).toFixed(1)} MiB, log in ${api.options.logPath}`);
 
     const client = new ApiClient(baseUrl, await signAdminToken(settings.jwtSecret, 3600, "bench-downloads"));
     const context = { client, jobHash: seed.jobHash, rows, apiPid: api.pid, label, signal };

@@ -1,6 +1,6 @@
-// Seeding of one complete job straight into a fresh database, without the worker: the locations
-// through the service's upsert, then job_record rows from generate_series in chunks, and the jobs row
-// moved to complete through the service's own status functions.
+// Seeds one complete job straight into a fresh database, without the worker. The locations go in
+// through the service's upsert and the job_record rows come from generate_series in chunks. The
+// service's own status functions then move the jobs row to complete.
 import { sql } from "drizzle-orm";
 import type { Database } from "../../../src/db/client.ts";
 import { completeJobIfDone, insertJob, markRowsDispatched, markTerminalEventPublished, startJob } from "../../../src/db/jobs.ts";
@@ -20,7 +20,7 @@ export interface SeededJob {
   rows: number;
   okRows: number;
   failedRows: number;
-  /** From the first insert to the end of VACUUM ANALYZE. */
+  /** Seeding time, from the first job_record insert to the end of VACUUM ANALYZE. */
   seconds: number;
 }
 
@@ -48,7 +48,7 @@ async function createPoolTables(db: Database, pools: ValuePools): Promise<void> 
 /**
  * Inserts rows `first` to `last` of the job. A row is failed when (row * 37) mod 100 is below 3: since 37
  * and 100 have no common factor, exactly 3 rows in every 100 fail, spread out instead of in one run.
- * Ok rows take the pool's values in turn and failed rows likewise.
+ * Ok rows and failed rows each take the values of their own pool in turn.
  */
 async function insertChunk(db: Database, jobId: number, first: number, last: number, pools: ValuePools): Promise<void> {
   await db.execute(sql`
@@ -70,7 +70,8 @@ async function insertChunk(db: Database, jobId: number, first: number, last: num
 /**
  * Creates a job of `rows` rows and records every row, then completes it, as the worker would have.
  * Prints a progress line after each chunk of 100,000 rows and at least every 2 s. The job's file hash
- * names no stored file, which the download and results routes never read. Throws when `signal` aborts.
+ * points to no stored file, which works because the download and results routes never read the file.
+ * Throws when `signal` aborts.
  */
 export async function seedCompleteJob(db: Database, rows: number, pools: ValuePools, signal: AbortSignal): Promise<SeededJob> {
   await createPoolTables(db, pools);

@@ -1,5 +1,5 @@
-// Progress lines of the downloads benchmark: printed on a timer, so a long statement or transfer still
-// shows that it is alive, and on demand after each step.
+// Prints the progress lines of the downloads benchmark on a timer, so a long statement or transfer
+// still shows that it is alive, and on demand after each step.
 
 export interface Ticker {
   /** Prints the line now and restarts the interval. */

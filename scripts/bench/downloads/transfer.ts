@@ -1,5 +1,5 @@
-// The timed transfers of the downloads benchmark: one results file read to its end over HTTP, and the
-// paginated results route read page by page. Each samples the API's resident memory while it runs.
+// Times the transfers of the downloads benchmark: one results file read to its end over HTTP, and the
+// paginated results route read page by page. Each transfer samples the API's resident memory while it runs.
 import { resultColumns, resultsDownloadPath, type ResultsFormat } from "../../../src/results/columns.ts";
 import type { ApiClient } from "../api-client.ts";
 import { MemorySampler, type MemoryFigures } from "./memory.ts";
@@ -12,7 +12,7 @@ const headBytes = 1024;
 /** Bytes kept from the end of a file, enough for its last line. */
 const tailBytes = 4096;
 const resultsPerPage = 500;
-/** Pages up to which every page is read. A bigger job has a sample of `samplePages` pages read. */
+/** Maximum page count for which every page is read. For a bigger job, only `samplePages` pages are read. */
 const maxFullWalkPages = 2000;
 const samplePages = 200;
 
@@ -20,9 +20,9 @@ export interface DownloadFigures {
   format: ResultsFormat;
   bytes: number;
   lines: number;
-  /** From sending the request to reading the last byte. */
+  /** Seconds from sending the request to reading the last byte. */
   seconds: number;
-  /** From sending the request to receiving the response headers. */
+  /** Seconds from sending the request to receiving the response headers. */
   headersSeconds: number;
   memory: MemoryFigures;
 }
@@ -53,7 +53,7 @@ function elapsedLabel(startedAt: number): string {
   return `[${((performance.now() - startedAt) / 1000).toFixed(1).padStart(6)} s]`;
 }
 
-/** Counts the line feeds of a chunk. indexOf runs natively, which keeps a 300 MB body from costing a JavaScript loop per byte. */
+/** Counts the line feeds of a chunk. indexOf runs natively, so a 300 MB body does not cost a JavaScript loop iteration per byte. */
 function countNewlines(chunk: Uint8Array): number {
   let count = 0;
   let position = chunk.indexOf(newline);
@@ -64,7 +64,10 @@ function countNewlines(chunk: Uint8Array): number {
   return count;
 }
 
-/** Returns the last 4,096 bytes of `tail` followed by `chunk`, copying only when the chunk is shorter than that. */
+/**
+ * Returns the last 4,096 bytes of `tail` followed by `chunk`. It joins the two only when the chunk
+ * alone is shorter than that.
+ */
 function keepTail(tail: Uint8Array, chunk: Uint8Array): Uint8Array {
   if (chunk.length >= tailBytes) return chunk.slice(chunk.length - tailBytes);
   const joined = new Uint8Array(tail.length + chunk.length);
@@ -75,7 +78,7 @@ function keepTail(tail: Uint8Array, chunk: Uint8Array): Uint8Array {
 
 /**
  * Checks a downloaded file's line count, its end and, for CSV, its header. The seeded values contain no
- * line breaks, so every record is exactly one line. Throws naming what differs.
+ * line breaks, so every record is exactly one line. Throws an error that names the failed check.
  */
 function checkDownload(format: ResultsFormat, rows: number, expectedLines: number, lines: number, head: string, tail: string): void {
   if (lines !== expectedLines) {
@@ -92,7 +95,7 @@ function checkDownload(format: ResultsFormat, rows: number, expectedLines: numbe
 /**
  * Downloads results.csv or results.ndjson and reads the body to its end, counting bytes and lines, while
  * the API's memory is sampled. Prints a progress line every 2 s. Throws on a status other than 200, on a
- * failed transfer and when the file does not have one line per row.
+ * failed transfer and when checkDownload rejects the file.
  */
 export async function timeDownload(context: TransferContext, format: ResultsFormat): Promise<DownloadFigures> {
   const { client, rows } = context;
@@ -137,7 +140,10 @@ export async function timeDownload(context: TransferContext, format: ResultsForm
   }
 }
 
-/** Page numbers to read: every page up to 2,000 pages, else 200 spread evenly from the first to the last. */
+/**
+ * Returns the page numbers to read: every page when there are at most 2,000, otherwise 200 pages spread
+ * evenly from the first to the last.
+ */
 function pagesToRead(totalPages: number): number[] {
   if (totalPages <= maxFullWalkPages) return Array.from({ length: totalPages }, (_, index) => index + 1);
   const pages = Array.from({ length: samplePages }, (_, index) => 1 + Math.round((index * (totalPages - 1)) / (samplePages - 1)));
@@ -150,7 +156,8 @@ function percentile(sorted: number[], fraction: number): number {
 
 /**
  * Reads results pages of 500 rows one after another, every page or a sample, while the API's memory is
- * sampled. Each page is checked to hold the rows its number implies. Prints a progress line every 2 s.
+ * sampled. client.timeResultsPage checks that each page contains the rows its number implies. Prints a
+ * progress line every 2 s.
  */
 export async function timePageWalk(context: TransferContext): Promise<PageWalkFigures> {
   const { client, rows } = context;

@@ -1,14 +1,14 @@
-// The values that the downloads benchmark seeds its jobs with, so that result rows have the content
-// and length of real ones. Ok rows get place names from world-cities.csv with the locations that the
+// Builds the values that the downloads benchmark seeds its jobs with, so that result rows have the
+// content and length of real ones. Ok rows get place names from world-cities.csv with the locations that the
 // embedded resolver returns for them. Failed rows get values that it rejects, with its errors.
 import { parse } from "csv-parse/sync";
 import { loadEmbeddedResolver, type ResolvedLocation } from "../../../src/resolver/index.ts";
 import type { MatchLevel } from "../../../src/resolver/types.ts";
 import { readPlaceLines } from "../../support/places.ts";
 
-/** Place names resolved for the ok rows. The first 5,000 lines resolve to about 3,650 distinct places. */
+/** Number of place names resolved for the ok rows. The first 5,000 lines resolve to about 3,650 distinct places. */
 const resolvedPlaceCount = 5000;
-/** Place names turned into misspelled values for the failed rows. */
+/** Number of place names turned into misspelled values for the failed rows. */
 const misspelledPlaceCount = 900;
 const invalidPointCount = 100;
 
@@ -30,7 +30,10 @@ export interface ValuePools {
   locationCount: number;
 }
 
-/** Swaps the second and third letters of a place's name and drops its region and country, as a typing slip would. */
+/**
+ * Swaps the second and third letters of a place's name and drops its region and country, as a typing
+ * slip would. A name shorter than four letters gets an "x" appended instead.
+ */
 function misspell(value: string): string {
   const name = value.split(",")[0]!.trim();
   if (name.length < 4) return `${name}x`;
@@ -53,7 +56,7 @@ export async function buildValuePools(): Promise<ValuePools> {
   }
 
   const candidates = places.slice(0, misspelledPlaceCount).map(misspell);
-  // Latitudes from 90.5 to 139.5: out of range, so the resolver rejects them as invalid coordinates.
+  // Latitudes from 90.5 to 140 are out of range, so the resolver rejects them as invalid coordinates.
   for (let index = 0; index < invalidPointCount; index += 1) {
     candidates.push(`${(90.5 + index / 2).toFixed(4)}, ${(-179.5 + index * 3.1).toFixed(4)}`);
   }
@@ -64,7 +67,7 @@ export async function buildValuePools(): Promise<ValuePools> {
   }
 
   if (ok.length === 0 || failed.length === 0) {
-    throw new Error(`the resolver gave ${ok.length} resolved and ${failed.length} rejected values, but the seeding needs at least one of each`);
+    throw new Error(`the resolver returned ${ok.length} resolved and ${failed.length} rejected values, but the seeding needs at least one of each`);
   }
   const locationCount = new Set(ok.map((entry) => entry.location.locationHash)).size;
   return { ok, failed, locationCount };

@@ -1,4 +1,4 @@
-// The AsyncAPI document of the NATS events, open without a token like the OpenAPI document.
+// Route of the AsyncAPI document of the NATS events, served without a token like the OpenAPI document.
 import { Elysia, t } from "elysia";
 import { buildAsyncApiDocument } from "../../nats/asyncapi.ts";
 import type { ApiDeps } from "../deps.ts";

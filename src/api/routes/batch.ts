@@ -26,7 +26,10 @@ const secured = { security: [{ bearerAuth: [] }], tags: ["batch"] };
 /** Job hashes are 24 lowercase hex characters; anything else cannot name a job and is not looked up. */
 export const jobHashPattern = /^[0-9a-f]{24}$/;
 
-/** Returns the job hash a request path names (`/locations/batch/<job_hash>…`), for the `job_hash` field of its log lines. */
+/**
+ * Returns the job hash in a request path (`/locations/batch/<job_hash>…`), or undefined for any other
+ * path. It fills the `job_hash` field of the request's log lines.
+ */
 export function jobHashOfPath(path: string): string | undefined {
   const [empty, locations, batch, jobHash] = path.split("/", 4);
   const underBatch = empty === "" && locations === "locations" && batch === "batch";
@@ -39,14 +42,20 @@ export async function findJob(db: ApiDeps["db"], jobHash: string): Promise<JobRo
   return job;
 }
 
-/** Rejects a job that is not complete with 409 and its status: only a complete job's results are final. */
+/**
+ * Throws HttpError 409, with the job's status in the body, unless the job is complete, because only a
+ * complete job's results are final.
+ */
 export function requireComplete(job: JobRow): void {
   if (job.status !== "complete") {
     throw new HttpError(409, `job is ${job.status}: results are served once it is complete`, { status: job.status });
   }
 }
 
-/** Path of the page after `page`, keeping per_page and any filter, or null on the last page and past it. */
+/**
+ * Builds the path of the page after `page`, keeping per_page and any status filter. Returns null on the
+ * last page and past it.
+ */
 function nextPagePath(path: string, page: number, perPage: number, totalPages: number, status?: string): string | null {
   if (page >= totalPages) return null;
   const query = new URLSearchParams({ page: String(page + 1), per_page: String(perPage) });

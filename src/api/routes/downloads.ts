@@ -1,5 +1,5 @@
 // Routes that send a complete job's results as one file, CSV or NDJSON, streamed from the database in row
-// batches. Auth, 404 and 409 follow the paginated results route.
+// batches. Authentication, 404 and 409 work as in the paginated results route.
 import type { TSchema } from "@sinclair/typebox";
 import type { Server } from "bun";
 import { Elysia } from "elysia";
@@ -14,8 +14,9 @@ import { findJob, requireComplete } from "./batch.ts";
 const columnList = resultColumns.join(", ");
 
 /**
- * Seconds a download may go without a byte sent before Bun closes it. Bun.serve's idle timeout (30 s as
- * Elysia 1.4 sets it) would cut off a client that pauses its reading, as a slow disk or a paused tool does.
+ * Idle timeout of a download connection, in seconds: Bun closes it after this long without a byte sent.
+ * The server-wide idle timeout (30 s as Elysia 1.4 sets it) would cut off a client that pauses its
+ * reading, as a client writing to a slow disk or a paused tool does.
  */
 const downloadIdleTimeoutSeconds = 600;
 

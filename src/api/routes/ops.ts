@@ -7,7 +7,7 @@ import type { ApiDeps } from "../deps.ts";
 import { HealthBody } from "../schemas.ts";
 
 const checkTimeoutMs = 2000;
-/** Jobs completed within this window make the stage durations of /metrics. */
+/** Time window in ms of the stage durations on /metrics: only jobs completed in the last hour count. */
 const stageWindowMs = 3_600_000;
 
 async function within<T>(promise: Promise<T>, what: string): Promise<T> {
@@ -50,8 +50,8 @@ export function opsRoutes(deps: ApiDeps) {
     .get(
       "/metrics",
       async ({ set }) => {
-        // Figures read from Postgres or NATS keep their last values while either is unreachable, which
-        // /health reports, so the process's own metrics are still served.
+        // While Postgres or NATS is unreachable (which /health reports), the figures read from it keep
+        // their last values, so the process's own metrics are still served.
         try {
           const totals = await countJobsByStatus(db);
           for (const status of ["scheduled", "processing", "complete", "failed"]) {

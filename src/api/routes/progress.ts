@@ -9,10 +9,10 @@ import { jobHashPattern } from "./batch.ts";
 
 /**
  * Idle timeout of a progress connection, in seconds. Bun.serve closes a connection that sends no byte
- * for its idleTimeout, also in the middle of a streamed body: 10 s by default in Bun 1.4, 30 s as
- * Elysia 1.4's listen sets it, or whatever a deployment configures. A job may go quiet for longer (a
- * large file is read whole before its first row). The hub writes a keep-alive comment at least every
- * 15 s, so this limit, set per request, closes only a stream the hub stopped writing to.
+ * for its idleTimeout, even in the middle of a streamed body. That timeout is 10 s by default in Bun 1.4,
+ * 30 s as Elysia 1.4's listen sets it, or whatever a deployment configures. A job may go quiet for
+ * longer, because a large file is read whole before its first row. The hub writes a keep-alive comment
+ * at least every 15 s, so this limit, set per request, closes only a stream the hub stopped writing to.
  */
 const progressIdleTimeoutSeconds = 60;
 
@@ -29,7 +29,7 @@ export function progressRoutes(deps: ApiDeps) {
     new Elysia({ normalize: false })
       .decorate("progressHub", hub)
       // Elysia runs stop handlers after the server has stopped, and a graceful stop waits for every open
-      // stream to end, so stopApi in src/runtime.ts closes the hub before it stops the server.
+      // stream to end. That is why stopApi in src/runtime.ts closes the hub before it stops the server.
       .onStop(() => hub.close())
       .get(
         "/locations/batch/:job_hash/progress",

@@ -1,5 +1,5 @@
-// The web page for admins, served as three static files. They are read once, when this module is
-// loaded, so a missing file stops the API at start instead of failing the first visitor.
+// Routes of the web page for admins, served as three static files. They are read once, when this
+// module is loaded, so a missing file stops the API at start instead of failing the first visitor.
 import { Elysia, t } from "elysia";
 
 const webDir = `${import.meta.dir}/../../web`;
@@ -35,7 +35,7 @@ export function webRoutes() {
     .get("/", serve(page), documented("The web page: submit files, watch jobs, read and download results"))
     .get("/app.js", serve(script), documented("Script of the web page"))
     .get("/app.css", serve(styles), documented("Style sheet of the web page"))
-    // Browsers ask for it on every page load; an empty answer keeps a 401 out of their consoles.
+    // Browsers request it on every page load. An empty 204 response keeps a 401 out of their consoles.
     .get("/favicon.ico", ({ set }) => {
       set.status = 204;
       set.headers["cache-control"] = "max-age=86400";
